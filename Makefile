@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install sync-check nbtest pytest export clean-nbs app docs
+.PHONY: demo test install system-deps export clean-nbs app docs
 
 $(STAMP): settings.ini setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,7 +19,16 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/cltr-learn demo --out demo_out
 
-test: $(STAMP)
+# Browser tests need Debian's chromium (and docs need a local MathJax): install them when we can (root with
+# apt-get); otherwise the browser tests skip and say why.
+system-deps:
+	@if [ -x /usr/bin/chromium ] && [ -d /usr/share/javascript/mathjax ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium libjs-mathjax >/dev/null) \
+	  || echo "system-deps: could not install chromium/libjs-mathjax; browser tests will be skipped"; \
+	else echo "system-deps: not root or no apt-get; browser tests will be skipped"; fi
+
+test: $(STAMP) system-deps
 	$(BIN)/python -m pytest -q tests/test_sync.py
 	$(BIN)/nbdev_test --n_workers 2
 	$(BIN)/python -m pytest -q tests --ignore=tests/test_sync.py
