@@ -38,3 +38,12 @@ export: $(STAMP)
 
 clean-nbs: $(STAMP)
 	$(BIN)/nbdev_clean
+
+# Serve the interactive explorers (app/explorers.ipynb) with Voila on http://127.0.0.1:$(APP_PORT)/
+APP_PORT ?= 8866
+app: $(STAMP)
+	$(BIN)/python tools/serve_app.py --port $(APP_PORT)
+
+# Execute every notebook and build the HTML site in _site/ (index = the README with its curriculum table)
+docs: $(STAMP) system-deps
+	$(BIN)/python tools/build_docs.py --out _site

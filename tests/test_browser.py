@@ -1,0 +1,145 @@
+"""The explorers in a real browser: Voila serves `app/explorers.ipynb` on 127.0.0.1 (as `make app` does) and
+headless Chromium (Debian's `chromium`, driven by Playwright) loads the page, moves one slider of every
+explorer, and checks that its picture changed and that no error is shown.
+
+Screenshots of each explorer go to a temporary folder, or to `docs/screenshots/` with
+`CLTR_SAVE_SCREENSHOTS=1` (that is how the README pictures are made).
+"""
+from __future__ import annotations
+
+import io
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / 'tools'))
+from serve_app import APP, voila_command, voila_env  # noqa: E402
+
+CHROMIUM = Path(os.environ.get('CLTR_CHROMIUM', '/usr/bin/chromium'))
+CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
+                 '--disable-sync', '--disable-quic', '--no-first-run']
+NEEDS_CHROMIUM = pytest.mark.skipif(
+    not CHROMIUM.exists(),
+    reason=f"no Chromium at {CHROMIUM}: install Debian's package as root (apt-get install -y chromium), "
+           "or point CLTR_CHROMIUM at a Chromium binary")
+
+# (css class of the explorer, label of the slider the test moves, screenshot name)
+EXPLORERS = [
+    ('cltr-pe-explorer', 'temperature', 'pos_encoding'),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def chromium(playwright):
+    return playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+
+
+def save_small(png: bytes, path: Path, max_width: int = 760, colors: int = 96):
+    "Save a screenshot as a small palette PNG (README pictures stay a few tens of kB)."
+    from PIL import Image
+    im = Image.open(io.BytesIO(png)).convert('RGB')
+    if im.width > max_width: im = im.resize((max_width, round(im.height * max_width / im.width)), Image.LANCZOS)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    im.quantize(colors=colors, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
+
+
+@pytest.fixture(scope='module')
+def app_url(tmp_path_factory):
+    "Start the Voila server on a free port; stop it (its whole process group) afterwards."
+    port = free_port()
+    log_path = tmp_path_factory.mktemp('voila') / 'voila.log'
+    log = open(log_path, 'w')
+    proc = subprocess.Popen(voila_command(port), cwd=APP.parent, env=voila_env(), stdout=log,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    url = f'http://127.0.0.1:{port}/'
+    try:
+        deadline = time.time() + 90
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f'voila exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}')
+            try:
+                with urllib.request.urlopen(url + 'voila/static/voila.js', timeout=5): break
+            except OSError:
+                if time.time() > deadline: pytest.fail(f'voila did not answer on {url}:\n{log_path.read_text()[-3000:]}')
+                time.sleep(0.5)
+        yield url
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try: proc.wait(15)
+            except subprocess.TimeoutExpired: os.killpg(proc.pid, signal.SIGKILL); proc.wait()
+        log.close()
+
+
+@pytest.fixture(scope='module')
+def page(app_url):
+    "The explorers page, loaded in headless Chromium, with every explorer's picture drawn."
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        browser = chromium(p)
+        page = browser.new_page(viewport={'width': 1100, 'height': 900})
+        page.errors = []                                   # uncaught exceptions in the page
+        page.on('pageerror', lambda e: page.errors.append(str(e)))
+        page.goto(app_url, wait_until='domcontentloaded', timeout=60_000)
+        n = len(EXPLORERS)
+        page.wait_for_function(
+            f"document.querySelectorAll('.cltr-explorer img.widget-image[src^=\"blob:\"]').length >= {n}",
+            timeout=240_000)
+        yield page
+        browser.close()
+
+
+def shown_errors(page) -> list[str]:
+    "Error text visible on the page: explorer errors, failed cells, stderr outputs, tracebacks."
+    found = [e.inner_text() for e in page.locator('.cltr-error').all()]
+    found += [e.inner_text() for e in page.locator('[data-mime-type="application/vnd.jupyter.stderr"]').all()]
+    text = page.locator('body').inner_text()
+    found += [k for k in ('There was an error when executing cell', 'Traceback (most recent call last)') if k in text]
+    return found + page.errors
+
+
+def move_slider(box, label: str, steps: int = 3):
+    "Move the slider labelled `label` inside `box` by `steps` key presses (the way a keyboard user would)."
+    slider = box.locator('.widget-slider').filter(has=box.page.locator('label', has_text=label)).first
+    handle = slider.locator('.noUi-handle').first
+    before = handle.get_attribute('aria-valuenow')
+    handle.focus()
+    for _ in range(steps): handle.press('ArrowRight')
+    return before, handle
+
+
+@NEEDS_CHROMIUM
+def test_page_loads_without_errors(page):
+    assert page.locator('.cltr-explorer').count() == len(EXPLORERS)
+    assert not shown_errors(page)
+
+
+@NEEDS_CHROMIUM
+@pytest.mark.parametrize('css, label, name', EXPLORERS, ids=[e[2] for e in EXPLORERS])
+def test_slider_redraws_picture(page, css, label, name, tmp_path):
+    box = page.locator(f'.{css}')
+    box.scroll_into_view_if_needed()
+    img = box.locator('img.widget-image')
+    src0, shot0 = img.get_attribute('src'), img.screenshot()
+    before, handle = move_slider(box, label)
+    page.wait_for_function('([el, src]) => el.src !== src', arg=[img.element_handle(), src0], timeout=30_000)
+    assert handle.get_attribute('aria-valuenow') != before
+    assert img.screenshot() != shot0, 'the picture was replaced by an identical one'
+    assert img.evaluate('el => el.naturalWidth') > 100
+    assert not shown_errors(page)
+    out = ROOT / 'docs' / 'screenshots' if os.environ.get('CLTR_SAVE_SCREENSHOTS') else tmp_path
+    save_small(box.screenshot(), out / f'{name}.png')
+    assert (out / f'{name}.png').stat().st_size > 1000
