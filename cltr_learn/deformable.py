@@ -12,7 +12,9 @@ from torch import nn
 
 # %% auto #0
 __all__ = ['bilinear_sample_point', 'bilinear_sample', 'flatten_levels', 'level_shapes', 'level_start_index', 'valid_ratios',
-           'encoder_reference_points', 'ms_deform_attn_loop', 'ms_deform_attn', 'MSDeformAttn']
+           'encoder_reference_points', 'ms_deform_attn_loop', 'ms_deform_attn', 'MSDeformAttn', 'feed_forward',
+           'DeformableEncoderLayer', 'DeformableEncoder', 'DeformableDecoderLayer', 'DeformableDecoder',
+           'DeformableCLTR', 'build_deformable_model', 'show_sampling_points']
 
 # %% ../nbs/14_deformable.ipynb #5728156e
 def bilinear_sample_point(value: torch.Tensor, x, y) -> torch.Tensor:
@@ -178,3 +180,214 @@ class MSDeformAttn(nn.Module):
         locations = reference_points[:, :, None, :, None, :] + offsets / cells[:, None, :]  # (B, Q, nh, M, P, 2)
         out = self.output_proj(ms_deform_attn(v, spatial_shapes, locations, weights))  # (B, Q, D)
         return (out, locations, weights) if return_sampling else out
+
+# %% ../nbs/14_deformable.ipynb #74d53b65
+from .attention import MultiheadAttention
+
+def feed_forward(d_model: int, d_ffn: int, dropout: float) -> nn.Sequential:
+    "The transformer's position-wise MLP: Linear → ReLU → Dropout → Linear."
+    return nn.Sequential(nn.Linear(d_model, d_ffn), nn.ReLU(), nn.Dropout(dropout), nn.Linear(d_ffn, d_model))
+
+class DeformableEncoderLayer(nn.Module):
+    "Post-norm encoder layer with multi-scale deformable self-attention."
+    def __init__(self, d_model: int = 256, d_ffn: int = 1024, dropout: float = 0.1, n_levels: int = 4,
+                 n_heads: int = 8, n_points: int = 4):
+        super().__init__()
+        self.self_attn = MSDeformAttn(d_model, n_levels, n_heads, n_points)
+        self.dropout1, self.norm1 = nn.Dropout(dropout), nn.LayerNorm(d_model)
+        self.ffn = feed_forward(d_model, d_ffn, dropout)
+        self.dropout2, self.norm2 = nn.Dropout(dropout), nn.LayerNorm(d_model)
+
+    def forward(self, src: torch.Tensor, pos: torch.Tensor, reference_points: torch.Tensor,
+                spatial_shapes: torch.Tensor, pad_mask: torch.Tensor | None = None) -> torch.Tensor:
+        "`src`, `pos` `(B, N, D)`, `reference_points (B, N, M, 2)`, `pad_mask (B, N)` → `(B, N, D)`."
+        src = self.norm1(src + self.dropout1(self.self_attn(src + pos, reference_points, src, spatial_shapes, pad_mask)))
+        return self.norm2(src + self.dropout2(self.ffn(src)))
+
+class DeformableEncoder(nn.Module):
+    "A stack of `DeformableEncoderLayer`s; computes the tokens' reference points once from the valid ratios."
+    def __init__(self, num_layers: int = 6, **layer_kwargs):
+        super().__init__()
+        self.layers = nn.ModuleList([DeformableEncoderLayer(**layer_kwargs) for _ in range(num_layers)])
+
+    def forward(self, src: torch.Tensor, pos: torch.Tensor, spatial_shapes: torch.Tensor, ratios: torch.Tensor,
+                pad_mask: torch.Tensor | None = None) -> torch.Tensor:
+        "`src`, `pos` `(B, N, D)`, `ratios (B, M, 2)` valid ratios, `pad_mask (B, N)` → memory `(B, N, D)`."
+        reference_points = encoder_reference_points(spatial_shapes, ratios)          # (B, N, M, 2)
+        for layer in self.layers: src = layer(src, pos, reference_points, spatial_shapes, pad_mask)
+        return src
+
+# %% ../nbs/14_deformable.ipynb #4e46cd1a
+class DeformableDecoderLayer(nn.Module):
+    "Post-norm decoder layer: dense self-attention between queries, deformable cross-attention into the memory, FFN."
+    def __init__(self, d_model: int = 256, d_ffn: int = 1024, dropout: float = 0.1, n_levels: int = 4,
+                 n_heads: int = 8, n_points: int = 4):
+        super().__init__()
+        self.self_attn = MultiheadAttention(d_model, n_heads, dropout)
+        self.dropout1, self.norm1 = nn.Dropout(dropout), nn.LayerNorm(d_model)
+        self.cross_attn = MSDeformAttn(d_model, n_levels, n_heads, n_points)
+        self.dropout2, self.norm2 = nn.Dropout(dropout), nn.LayerNorm(d_model)
+        self.ffn = feed_forward(d_model, d_ffn, dropout)
+        self.dropout3, self.norm3 = nn.Dropout(dropout), nn.LayerNorm(d_model)
+
+    def forward(self, tgt: torch.Tensor, query_pos: torch.Tensor, reference_points: torch.Tensor, memory: torch.Tensor,
+                spatial_shapes: torch.Tensor, pad_mask: torch.Tensor | None = None, return_sampling: bool = False):
+        "`tgt`, `query_pos` `(B, Q, D)`, `reference_points (B, Q, M, 2)` in padded-map units, `memory (B, N, D)` → `(B, Q, D)`."
+        q = tgt + query_pos
+        tgt = self.norm1(tgt + self.dropout1(self.self_attn(q, q, tgt)[0]))
+        ca = self.cross_attn(tgt + query_pos, reference_points, memory, spatial_shapes, pad_mask, return_sampling)
+        ca, sampling = (ca[0], ca[1:]) if return_sampling else (ca, None)
+        tgt = self.norm2(tgt + self.dropout2(ca))
+        tgt = self.norm3(tgt + self.dropout3(self.ffn(tgt)))
+        return (tgt, *sampling) if return_sampling else tgt
+
+class DeformableDecoder(nn.Module):
+    "A stack of `DeformableDecoderLayer`s sharing one reference point per query; returns every layer's output `(L, B, Q, D)`."
+    def __init__(self, num_layers: int = 6, **layer_kwargs):
+        super().__init__()
+        self.layers = nn.ModuleList([DeformableDecoderLayer(**layer_kwargs) for _ in range(num_layers)])
+
+    def forward(self, tgt: torch.Tensor, query_pos: torch.Tensor, reference_points: torch.Tensor, memory: torch.Tensor,
+                spatial_shapes: torch.Tensor, ratios: torch.Tensor, pad_mask: torch.Tensor | None = None,
+                return_sampling: bool = False):
+        "`reference_points (B, Q, 2)` normalised by the unpadded image, `ratios (B, M, 2)` → `hs (L, B, Q, D)` (and each layer's sampling locations and weights if `return_sampling`)."
+        if reference_points.ndim != 3 or reference_points.shape[-1] != 2:
+            raise ValueError(f"reference_points: expected (B, Q, 2) normalised (x, y), got {tuple(reference_points.shape)}")
+        ref = reference_points[:, :, None, :] * ratios[:, None, :, :]          # (B, Q, M, 2) on each level's padded map
+        hs, sampling = [], []
+        for layer in self.layers:
+            out = layer(tgt, query_pos, ref, memory, spatial_shapes, pad_mask, return_sampling)
+            tgt = out[0] if return_sampling else out
+            hs.append(tgt)
+            if return_sampling: sampling.append(out[1:])
+        hs = torch.stack(hs)                                                   # (L, B, Q, D)
+        return (hs, sampling) if return_sampling else hs
+
+# %% ../nbs/14_deformable.ipynb #96b4be9c
+import matplotlib.pyplot as plt
+
+from .core import show_image, show_points
+from .backbone import Backbone, downsample_mask
+from .decoder import MLP
+from .pos_enc import sine_pos_encoding
+
+# %% ../nbs/14_deformable.ipynb #4a0ec529
+def _inverse_sigmoid(x: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    x = x.clamp(0, 1)
+    return torch.log(x.clamp(min=eps) / (1 - x).clamp(min=eps))
+
+class DeformableCLTR(nn.Module):
+    "CLTR with a multi-scale deformable encoder and decoder; `forward(images, pad_mask)` → the plain model's output dict."
+    def __init__(self, backbone: Backbone, hidden_dim: int = 256, nheads: int = 8, enc_layers: int = 6,
+                 dec_layers: int = 6, dim_feedforward: int = 1024, dropout: float = 0.1, num_queries: int = 500,
+                 num_feature_levels: int = 4, enc_n_points: int = 4, dec_n_points: int = 4, aux_loss: bool = True):
+        super().__init__()
+        n_backbone = len(backbone.num_channels)
+        if num_feature_levels < n_backbone:
+            raise ValueError(f"num_feature_levels ({num_feature_levels}) must be >= the backbone's {n_backbone} returned layers")
+        D, M = hidden_dim, num_feature_levels
+        self.hidden_dim, self.num_queries, self.num_feature_levels, self.aux_loss = D, num_queries, M, aux_loss
+        self.backbone = backbone
+        self.strides = list(backbone.strides) + [backbone.strides[-1] * 2 ** (k + 1) for k in range(M - n_backbone)]
+        groups = math.gcd(32, D)
+        self.input_proj = nn.ModuleList([nn.Sequential(nn.Conv2d(c, D, 1), nn.GroupNorm(groups, D)) for c in backbone.num_channels])
+        c_in = backbone.num_channels[-1]
+        for _ in range(M - n_backbone):                                  # extra levels: stride-2 convs above C5
+            self.input_proj.append(nn.Sequential(nn.Conv2d(c_in, D, 3, stride=2, padding=1), nn.GroupNorm(groups, D)))
+            c_in = D
+        self.level_embed = nn.Parameter(torch.empty(M, D))
+        layer_kwargs = dict(d_model=D, d_ffn=dim_feedforward, dropout=dropout, n_levels=M, n_heads=nheads)
+        self.encoder = DeformableEncoder(enc_layers, n_points=enc_n_points, **layer_kwargs)
+        self.decoder = DeformableDecoder(dec_layers, n_points=dec_n_points, **layer_kwargs)
+        self.query_embed = nn.Embedding(num_queries, 2 * D)              # (Q, 2D): position ‖ content
+        self.ref_point_head = MLP(D, D, 2, 2)
+        self.class_embed = nn.Linear(D, 2)
+        self.point_embed = MLP(D, D, 3, 3)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        for name, p in self.named_parameters():
+            if p.dim() > 1 and name.startswith(('encoder', 'decoder', 'ref_point_head')): nn.init.xavier_uniform_(p)
+        for m in self.modules():
+            if isinstance(m, MSDeformAttn): m.reset_parameters()
+        for proj in self.input_proj:
+            nn.init.xavier_uniform_(proj[0].weight, gain=1); nn.init.zeros_(proj[0].bias)
+        nn.init.normal_(self.level_embed)
+        nn.init.constant_(self.class_embed.bias, -math.log((1 - 0.01) / 0.01))
+        nn.init.zeros_(self.point_embed.layers[-1].weight); nn.init.zeros_(self.point_embed.layers[-1].bias)
+
+    def encode(self, images: torch.Tensor, pad_mask: torch.Tensor | None = None) -> dict:
+        "Backbone levels → projected, position-coded, flattened tokens → deformable encoder; returns what the decoder needs."
+        B, _, H, W = images.shape
+        if pad_mask is None: pad_mask = torch.zeros(B, H, W, dtype=torch.bool, device=images.device)
+        levels = self.backbone(images, pad_mask)                         # [(features (B, C_l, h, w), mask (B, h, w))]
+        srcs = [proj(f) for proj, (f, _) in zip(self.input_proj, levels)]   # (B, D, h_l, w_l) each
+        masks = [m for _, m in levels]
+        x = levels[-1][0]
+        for proj in self.input_proj[len(levels):]:
+            x = proj(x); srcs.append(x); masks.append(downsample_mask(pad_mask, x.shape[-2:]))
+        pos = [sine_pos_encoding(m, self.hidden_dim // 2).to(s.dtype) + self.level_embed[l][None, :, None, None]
+               for l, (s, m) in enumerate(zip(srcs, masks))]              # (B, D, h_l, w_l) each
+        spatial_shapes = level_shapes(srcs)                              # (M, 2)
+        ratios = torch.stack([valid_ratios(m) for m in masks], dim=1)    # (B, M, 2)
+        token_mask = flatten_levels(masks)                               # (B, N)
+        memory = self.encoder(flatten_levels(srcs), flatten_levels(pos), spatial_shapes, ratios, token_mask)
+        return dict(memory=memory, spatial_shapes=spatial_shapes, ratios=ratios, token_mask=token_mask)
+
+    def decode(self, enc: dict, return_sampling: bool = False):
+        "Learned queries with one reference point each → deformable decoder → `hs (L, B, Q, D)`, `reference (B, Q, 2)`."
+        B = enc['memory'].shape[0]
+        query_pos, tgt = self.query_embed.weight.split(self.hidden_dim, dim=1)      # (Q, D) each
+        query_pos, tgt = query_pos.expand(B, -1, -1), tgt.expand(B, -1, -1)         # (B, Q, D)
+        reference = self.ref_point_head(query_pos).sigmoid()                        # (B, Q, 2) normalised (x, y)
+        out = self.decoder(tgt, query_pos, reference, enc['memory'], enc['spatial_shapes'], enc['ratios'],
+                           enc['token_mask'], return_sampling)
+        return (out[0], reference, out[1]) if return_sampling else (out, reference)
+
+    def heads(self, hs: torch.Tensor, reference: torch.Tensor) -> dict:
+        "The plain model's heads on every layer: `hs (L, B, Q, D)` → the output dict."
+        logits = self.class_embed(hs)                                               # (L, B, Q, 2)
+        raw = self.point_embed(hs)                                                  # (L, B, Q, 3)
+        raw = torch.cat([raw[..., :2] + _inverse_sigmoid(reference), raw[..., 2:]], dim=-1)
+        points = raw.sigmoid()                                                      # (L, B, Q, 3) = (x, y, d)
+        aux = [dict(pred_logits=l, pred_points=p) for l, p in zip(logits[:-1], points[:-1])] if self.aux_loss else []
+        return dict(pred_logits=logits[-1], pred_points=points[-1], ref_points=reference, aux_outputs=aux)
+
+    def forward(self, images: torch.Tensor, pad_mask: torch.Tensor | None = None) -> dict:
+        "`images (B, 3, H, W)`, `pad_mask (B, H, W)` or None → dict `pred_logits (B, Q, 2)`, `pred_points (B, Q, 3)`, `ref_points (B, Q, 2)`, `aux_outputs`."
+        return self.heads(*self.decode(self.encode(images, pad_mask)))
+
+def build_deformable_model(cfg) -> DeformableCLTR:
+    "The deformable CLTR of a `CLTRConfig` (extra fields `num_feature_levels`, `enc_n_points`, `dec_n_points` default to 4)."
+    M = int(getattr(cfg, 'num_feature_levels', 4))
+    if M < 1: raise ValueError(f"num_feature_levels: expected >= 1, got {M}")
+    return_layers = ('layer2', 'layer3', 'layer4')[-min(M, 3):]
+    backbone = Backbone(cfg.backbone, cfg.backbone_weights, cfg.train_backbone, return_layers=return_layers)
+    return DeformableCLTR(backbone, hidden_dim=cfg.hidden_dim, nheads=cfg.nheads, enc_layers=cfg.enc_layers,
+                          dec_layers=cfg.dec_layers, dim_feedforward=cfg.dim_feedforward, dropout=cfg.dropout,
+                          num_queries=cfg.num_queries, num_feature_levels=M,
+                          enc_n_points=int(getattr(cfg, 'enc_n_points', 4)), dec_n_points=int(getattr(cfg, 'dec_n_points', 4)),
+                          aux_loss=cfg.aux_loss)
+
+# %% ../nbs/14_deformable.ipynb #78bf89fd
+def show_sampling_points(image: torch.Tensor, locations: torch.Tensor, weights: torch.Tensor,
+                         spatial_shapes: torch.Tensor, strides: list[int], reference_px: torch.Tensor | None = None,
+                         size: float = 3.0, cmap: str = 'plasma'):
+    "One panel per level over `image (3, H, W)`: sampling `locations (Q, nh, M, P, 2)` of a few queries coloured by `weights (Q, nh, M, P)`; returns the figure."
+    M = len(spatial_shapes)
+    if locations.ndim != 5 or locations.shape[2] != M or weights.shape != locations.shape[:-1] or len(strides) != M:
+        raise ValueError(f"expected locations (Q, nh, M={M}, P, 2), weights (Q, nh, M, P) and {M} strides, got "
+                         f"{tuple(locations.shape)}, {tuple(weights.shape)} and {list(strides)}")
+    loc, w = locations.detach().cpu(), weights.detach().cpu()
+    vmax = float(w.max())
+    fig, axes = plt.subplots(1, M, figsize=(size * M + 0.8, size), squeeze=False)
+    for lvl, ax in enumerate(axes[0]):
+        H, W = spatial_shapes[lvl].tolist()
+        px = loc[:, :, lvl] * torch.tensor([W * strides[lvl], H * strides[lvl]])      # (Q, nh, P, 2) pixels
+        show_image(image, ax=ax, title=f"level {lvl}: stride {strides[lvl]}, {H}×{W}")
+        sc = ax.scatter(px[..., 0].flatten(), px[..., 1].flatten(), c=w[:, :, lvl].flatten(), cmap=cmap,
+                        vmin=0, vmax=vmax, s=14, edgecolors='black', linewidths=0.3)
+        if reference_px is not None: show_points(reference_px, ax, color='cyan', size=60, marker='X')
+        ax.set_xlim(0, image.shape[-1]); ax.set_ylim(image.shape[-2], 0)
+    fig.colorbar(sc, ax=axes[0].tolist(), fraction=0.02, label='attention weight')
+    return fig

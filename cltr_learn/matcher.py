@@ -33,7 +33,7 @@ def point_cost(pred_points: torch.Tensor, tgt_points: torch.Tensor) -> torch.Ten
     "L1 distances `(..., Q, K)` between predictions `(..., Q, 3)` and targets `(..., K, 3)` (leading dims broadcast)."
     return torch.cdist(pred_points, tgt_points, p=1)
 
-# %% ../nbs/09_matcher.ipynb #b5a09db6
+# %% ../nbs/09_matcher.ipynb #292bad4c
 def check_targets(targets: list, batch_size: int, num_queries: int) -> None:
     "Raise a clear error unless `targets` is `batch_size` dicts with `points (K, 2)`, `knn (K,)` and `K <= num_queries`."
     if not isinstance(targets, (list, tuple)) or len(targets) != batch_size:
@@ -51,6 +51,7 @@ def check_targets(targets: list, batch_size: int, num_queries: int) -> None:
 
 def check_finite(pred_logits: torch.Tensor, pred_points: torch.Tensor) -> None:
     "Raise a clear error naming the layer and image if `pred_logits (L, B, Q, 2)` or `pred_points (L, B, Q, 3)` hold NaN/inf."
+    if torch.isfinite(pred_logits.sum() + pred_points.sum()): return     # fast path: one reduction each
     bad = ~(torch.isfinite(pred_logits).flatten(2).all(-1) & torch.isfinite(pred_points).flatten(2).all(-1))  # (L, B)
     if bad.any():
         l, b = (int(i) for i in bad.nonzero()[0])
@@ -78,7 +79,7 @@ def naive_match(pred_logits: torch.Tensor, pred_points: torch.Tensor, targets: l
             indices.append((torch.as_tensor(rows, dtype=torch.int64), torch.as_tensor(cols, dtype=torch.int64)))
     return indices
 
-# %% ../nbs/09_matcher.ipynb #c345a49e
+# %% ../nbs/09_matcher.ipynb #b072c528
 def stack_layers(outputs: dict, with_aux: bool = True):
     "Model outputs → `(pred_logits (L, B, Q, 2), pred_points (L, B, Q, 3))`, aux layers first, final layer last."
     for key in ('pred_logits', 'pred_points'):
@@ -103,8 +104,8 @@ def cost_matrices(pred_logits: torch.Tensor, pred_points: torch.Tensor, tgt: tor
                   cost_class: float = 2.0, cost_point: float = 5.0, alpha: float = 0.25, gamma: float = 2.0) -> torch.Tensor:
     "Matching costs `(L, B, Q, K_max)` of `pred_logits (L, B, Q, 2)`, `pred_points (L, B, Q, 3)` against padded `tgt (B, K_max, 3)`."
     c_class = focal_class_cost(pred_logits.float(), alpha, gamma)       # (L, B, Q)
-    c_point = point_cost(pred_points.float(), tgt)                       # (L, B, Q, K_max)
-    return cost_class * c_class[..., None] + cost_point * c_point
+    cost = point_cost(pred_points.float(), tgt)                          # (L, B, Q, K_max) L1
+    return cost.mul_(cost_point).add_(cost_class * c_class[..., None])   # in place: no second (L, B, Q, K_max) buffer
 
 # %% ../nbs/09_matcher.ipynb #de82a05c
 def _solve(cost: np.ndarray) -> tuple:
