@@ -33,7 +33,7 @@ def point_cost(pred_points: torch.Tensor, tgt_points: torch.Tensor) -> torch.Ten
     "L1 distances `(..., Q, K)` between predictions `(..., Q, 3)` and targets `(..., K, 3)` (leading dims broadcast)."
     return torch.cdist(pred_points, tgt_points, p=1)
 
-# %% ../nbs/09_matcher.ipynb #292bad4c
+# %% ../nbs/09_matcher.ipynb #38e39906
 def check_targets(targets: list, batch_size: int, num_queries: int) -> None:
     "Raise a clear error unless `targets` is `batch_size` dicts with `points (K, 2)`, `knn (K,)` and `K <= num_queries`."
     if not isinstance(targets, (list, tuple)) or len(targets) != batch_size:
@@ -43,6 +43,8 @@ def check_targets(targets: list, batch_size: int, num_queries: int) -> None:
         if not isinstance(t, dict) or 'points' not in t or 'knn' not in t:
             raise ValueError(f"targets[{b}]: expected a dict with 'points' (K, 2) and 'knn' (K,)")
         pts, knn = t['points'], t['knn']
+        if not (isinstance(pts, torch.Tensor) and isinstance(knn, torch.Tensor)):
+            raise ValueError(f"targets[{b}]: 'points' and 'knn' must be torch tensors, got {type(pts).__name__} and {type(knn).__name__}")
         if pts.ndim != 2 or pts.shape[1] != 2 or knn.shape != (pts.shape[0],):
             raise ValueError(f"targets[{b}]: expected points (K, 2) and knn (K,), got {tuple(pts.shape)} and {tuple(knn.shape)}")
         if pts.shape[0] > num_queries:
@@ -79,7 +81,7 @@ def naive_match(pred_logits: torch.Tensor, pred_points: torch.Tensor, targets: l
             indices.append((torch.as_tensor(rows, dtype=torch.int64), torch.as_tensor(cols, dtype=torch.int64)))
     return indices
 
-# %% ../nbs/09_matcher.ipynb #b072c528
+# %% ../nbs/09_matcher.ipynb #25cadd94
 def stack_layers(outputs: dict, with_aux: bool = True):
     "Model outputs → `(pred_logits (L, B, Q, 2), pred_points (L, B, Q, 3))`, aux layers first, final layer last."
     for key in ('pred_logits', 'pred_points'):
@@ -102,17 +104,23 @@ def pad_targets(targets: list, device=None):
 
 def cost_matrices(pred_logits: torch.Tensor, pred_points: torch.Tensor, tgt: torch.Tensor,
                   cost_class: float = 2.0, cost_point: float = 5.0, alpha: float = 0.25, gamma: float = 2.0) -> torch.Tensor:
-    "Matching costs `(L, B, Q, K_max)` of `pred_logits (L, B, Q, 2)`, `pred_points (L, B, Q, 3)` against padded `tgt (B, K_max, 3)`."
+    "GT-major matching costs `(L, B, K_max, Q)` of `pred_logits (L, B, Q, 2)`, `pred_points (L, B, Q, 3)` against padded `tgt (B, K_max, 3)`."
     c_class = focal_class_cost(pred_logits.float(), alpha, gamma)       # (L, B, Q)
-    cost = point_cost(pred_points.float(), tgt)                          # (L, B, Q, K_max) L1
-    return cost.mul_(cost_point).add_(cost_class * c_class[..., None])   # in place: no second (L, B, Q, K_max) buffer
+    cost = point_cost(tgt, pred_points.float())                          # (L, B, K_max, Q) L1
+    return cost.mul_(cost_point).add_(cost_class * c_class[..., None, :])  # in place: no second big buffer
 
-# %% ../nbs/09_matcher.ipynb #de82a05c
+# %% ../nbs/09_matcher.ipynb #e9008091
 def _solve(cost: np.ndarray) -> tuple:
-    "One assignment of a `(Q, K)` host array; empty int64 tensors when `K = 0`."
-    if cost.shape[1] == 0: return torch.zeros(0, dtype=torch.int64), torch.zeros(0, dtype=torch.int64)
-    rows, cols = linear_sum_assignment(cost)
-    return torch.as_tensor(rows, dtype=torch.int64), torch.as_tensor(cols, dtype=torch.int64)
+    "Assign a GT-major `(K, Q)` host array: `(pred_idx, tgt_idx)` int64 sorted by prediction; empty when `K = 0`."
+    K, Q = cost.shape
+    if K == 0: return torch.zeros(0, dtype=torch.int64), torch.zeros(0, dtype=torch.int64)
+    if K == Q:                                              # square: solve (Q, K) as given, like the readable version
+        pred, tgt = linear_sum_assignment(cost.T)
+    else:                                                   # K < Q: SciPy would transpose (Q, K) into exactly this
+        tgt, pred = linear_sum_assignment(cost)             # sorted by GT
+        order = np.argsort(pred)
+        pred, tgt = pred[order], tgt[order]
+    return torch.as_tensor(pred, dtype=torch.int64), torch.as_tensor(tgt, dtype=torch.int64)
 
 def match_layers(pred_logits: torch.Tensor, pred_points: torch.Tensor, targets: list,
                  cost_class: float = 2.0, cost_point: float = 5.0, alpha: float = 0.25, gamma: float = 2.0,
@@ -124,9 +132,9 @@ def match_layers(pred_logits: torch.Tensor, pred_points: torch.Tensor, targets: 
     with torch.no_grad():
         tgt, sizes = pad_targets(targets, pred_points.device)                     # (B, K_max, 3)
         cost = cost_matrices(pred_logits, pred_points, tgt, cost_class, cost_point, alpha, gamma)
-        cost = cost.cpu().numpy()                                                 # (L, B, Q, K_max): one transfer
+        cost = cost.cpu().numpy()                                                 # (L, B, K_max, Q): one transfer
     jobs = sorted(((l, b) for l in range(L) for b in range(B)), key=lambda lb: -sizes[lb[1]])  # largest first
-    blocks = [cost[l, b, :, :sizes[b]] for l, b in jobs]
+    blocks = [cost[l, b, :sizes[b]] for l, b in jobs]                              # (K_b, Q) each
     threads = min(num_threads or torch.get_num_threads(), os.cpu_count() or 1, len(jobs))
     if threads > 1 and sum(sizes) > 0:
         with ThreadPoolExecutor(threads) as pool: solved = list(pool.map(_solve, blocks))

@@ -24,7 +24,9 @@ from .core import seed_everything
 from .pos_enc import sine_features, sine_pos_encoding, frequency_divisors
 
 # %% auto #0
-__all__ = ['figure_png', 'Explorer', 'pe_angles', 'explore_pos_encoding', 'PosEncExplorer']
+__all__ = ['figure_png', 'Explorer', 'pe_angles', 'explore_pos_encoding', 'PosEncExplorer', 'small_config', 'explorer_model',
+           'default_checkpoint', 'explorer_image', 'traced_module', 'trace_shapes', 'ShapeExplorer', 'head_mosaic',
+           'AttentionExplorer', 'prf1', 'MatchingExplorer']
 
 # %% ../nbs/16_widgets.ipynb #1fb0cc41
 def figure_png(fig: Figure, dpi: int = 80) -> bytes:
@@ -34,12 +36,13 @@ def figure_png(fig: Figure, dpi: int = 80) -> bytes:
     fig.savefig(buf, format='png', dpi=dpi)
     return buf.getvalue()
 
-# %% ../nbs/16_widgets.ipynb #f26377d1
+# %% ../nbs/16_widgets.ipynb #7dea0cb5
 class Explorer:
     "Base of the explorers: controls, a picture (`ipywidgets.Image`), an error line and the last computed `state`."
     css_class = 'cltr-explorer'
     title = 'Explorer'
     dpi = 80
+    layout = 'constrained'                                       # matplotlib layout engine of the picture
 
     def __init__(self):
         self.state: dict = {}
@@ -49,13 +52,14 @@ class Explorer:
         self.controls: list[W.Widget] = []
         self.widget: W.Box | None = None
 
-    def _build(self, controls: list[W.Widget]):
-        "Lay out `controls` above the picture, observe their values, and draw once."
+    def _build(self, controls: list[W.Widget], beside: W.Widget | None = None, per_row: int = 3):
+        "Lay out `controls` (`per_row` a row) above the picture (and `beside` it), observe their values, draw once."
         self.controls = controls
         for c in controls: c.observe(self.update, names='value')
-        boxes = [W.HBox(controls[i:i + 3]) for i in range(0, len(controls), 3)]
+        rows = [W.HBox(controls[i:i + per_row]) for i in range(0, len(controls), per_row)]
         head = W.HTML(f'<h3 style="margin:4px 0">{html.escape(self.title)}</h3>')
-        self.widget = W.VBox([head, *boxes, self.picture, self.info, self.error])
+        body = self.picture if beside is None else W.HBox([self.picture, beside])
+        self.widget = W.VBox([head, *rows, body, self.info, self.error])
         self.widget.add_class(self.css_class); self.widget.add_class('cltr-explorer')
         self.update()
 
@@ -68,7 +72,7 @@ class Explorer:
         t0 = time.perf_counter()
         try:
             state = self.compute()
-            fig = Figure(figsize=self.figsize(state), layout='constrained')
+            fig = Figure(figsize=self.figsize(state), layout=self.layout)
             self.draw(state, fig)
             self.picture.value = figure_png(fig, self.dpi)
             state['error'] = None
@@ -89,9 +93,9 @@ class Explorer:
             for k, v in values.items(): getattr(self, k).value = v
         return self.state
 
-    def hold(self):
-        "Context manager: control changes inside it trigger one `update()` on exit."
-        return _Hold(self)
+    def hold(self, update: bool = True):
+        "Context manager: control changes inside it trigger one `update()` on exit (none if `update` is False)."
+        return _Hold(self, update)
 
     def png(self) -> bytes: return self.picture.value
 
@@ -103,12 +107,12 @@ class Explorer:
         return bundle
 
 class _Hold:
-    def __init__(self, explorer): self.e = explorer
+    def __init__(self, explorer, update: bool): self.e, self.update = explorer, update
     def __enter__(self):
         for c in self.e.controls: c.unobserve(self.e.update, names='value')
     def __exit__(self, *exc):
         for c in self.e.controls: c.observe(self.e.update, names='value')
-        if exc[0] is None: self.e.update()
+        if exc[0] is None and self.update: self.e.update()
 
 # %% ../nbs/16_widgets.ipynb #47c5a376
 def pe_angles(pad_mask: torch.Tensor, normalize: bool = True, scale: float = 2 * math.pi):
@@ -179,3 +183,421 @@ class PosEncExplorer(Explorer):
 
     def describe(self, s: dict) -> str:
         return f"code {tuple(s['pos'].shape)} = (2F, H, W); channel {s['channel']} is {s['axis']} {s['kind']}"
+
+# %% ../nbs/16_widgets.ipynb #f426c9a1
+from .core import to_model_input
+from .synthetic import make_crowd, make_target
+from .model import CLTRConfig, build_model, load_model, attention_maps
+from .matcher import stack_layers, match_layers, focal_class_cost, target_xyd
+from .metrics import match_points
+
+def small_config(**overrides) -> CLTRConfig:
+    "The explorers' default model: ResNet-18, 2 + 2 layers, 100 queries, D = 256 (any field can be overridden)."
+    return CLTRConfig(**dict(dict(backbone='resnet18', enc_layers=2, dec_layers=2, num_queries=100,
+                                  dim_feedforward=1024), **overrides))
+
+def explorer_model(checkpoint: str | Path | None = None, cfg: CLTRConfig | None = None, seed: int = 0):
+    "A model in eval mode: loaded from `checkpoint` if given, else built from `cfg` (default `small_config()`) with seeded random weights."
+    if checkpoint is not None: return load_model(checkpoint).eval()
+    seed_everything(seed)
+    return build_model(cfg or small_config()).eval()
+
+def default_checkpoint() -> Path | None:
+    "`data/cltr_small.safetensors` beside the package if a trained small model was saved there, else None."
+    p = Path(__file__).resolve().parents[1] / 'data' / 'cltr_small.safetensors'
+    return p if p.is_file() else None
+
+def explorer_image(image=None, height: int = 512, width: int = 512, n_heads: int = 60, seed: int = 0):
+    "(uint8 image (H, W, 3), head points (K, 2) pixel (x, y) or None): `image` (a path or an array) or a synthetic crowd."
+    if image is None: return make_crowd(height, width, n_heads, seed)
+    if isinstance(image, (str, Path)):
+        from PIL import Image
+        path = Path(image)
+        if not path.is_file(): raise FileNotFoundError(f"image: no file {str(path)!r}")
+        image = np.asarray(Image.open(path).convert('RGB'))
+    a = np.asarray(image)
+    if a.dtype != np.uint8 or a.ndim != 3 or a.shape[-1] != 3:
+        raise ValueError(f"image: expected a uint8 array of shape (H, W, 3) or an image file, got {a.dtype} {a.shape}")
+    return a, None
+
+# %% ../nbs/16_widgets.ipynb #0cfc1cda
+def _shapes(x, prefix: str = '') -> dict:
+    "Flatten tensors inside nested tuples/lists/dicts to `{path: shape}` (None and non-tensors skipped)."
+    if isinstance(x, torch.Tensor): return {prefix: tuple(x.shape)}
+    items = x.items() if isinstance(x, dict) else enumerate(x) if isinstance(x, (list, tuple)) else ()
+    out = {}
+    for k, v in items: out |= _shapes(v, f'{prefix}.{k}' if prefix else str(k))
+    return out
+
+def traced_module(name: str) -> bool:
+    "The modules whose calls `trace_shapes` records: top-level parts, the ResNet stages, each encoder/decoder layer, the reference-point head."
+    parts = name.split('.')
+    if len(parts) == 1: return bool(name)
+    if parts[:2] == ['backbone', 'body']: return len(parts) == 3 and parts[2] in ('conv1', 'maxpool', 'layer1', 'layer2', 'layer3', 'layer4')
+    if parts[0] in ('encoder', 'decoder') and len(parts) == 3 and parts[1] == 'layers': return True
+    return name == 'decoder.ref_point_head'
+
+def trace_shapes(model: torch.nn.Module, images: torch.Tensor, pad_mask: torch.Tensor | None = None,
+                 select=traced_module) -> tuple[list[dict], dict]:
+    "Run `model(images, pad_mask)` with hooks: (calls in order as dicts of name, type, inputs {arg: shape}, outputs {path: shape}, model output shapes)."
+    import inspect
+    calls, handles, open_calls = [], [], {}                   # open_calls: id(module) -> its latest row
+    def pre(name):
+        def hook(module, args, kwargs):
+            try: bound = inspect.signature(module.forward).bind(*args, **kwargs).arguments
+            except TypeError: bound = {str(i): a for i, a in enumerate(args)}
+            calls.append(dict(name=name, type=type(module).__name__, inputs=_shapes(dict(bound)), outputs={}))
+            open_calls[id(module)] = calls[-1]
+        return hook
+    def post(module, args, kwargs, output): open_calls[id(module)]['outputs'] = _shapes(output)
+    for name, m in model.named_modules():
+        if select(name):
+            handles.append(m.register_forward_pre_hook(pre(name), with_kwargs=True))
+            handles.append(m.register_forward_hook(post, with_kwargs=True))
+    try:
+        with torch.no_grad(): out = model(images, pad_mask)
+    finally:
+        for h in handles: h.remove()
+    return calls, _shapes(out)
+
+# %% ../nbs/16_widgets.ipynb #ee0cafad
+def _fmt(shape) -> str: return '(' + ', '.join(str(s) for s in shape) + ')'
+
+def _first(shapes: dict): return next(iter(shapes.values()), ())
+
+class ShapeExplorer(Explorer):
+    "Pick image size, batch size, backbone, query and layer counts; see every tensor shape along the model (run on the meta device)."
+    css_class = 'cltr-shape-explorer'
+    title = 'Shapes: every tensor along the model'
+    layout = None
+
+    def __init__(self, height: int = 512, width: int = 512, cfg: CLTRConfig | None = None):
+        super().__init__()
+        cfg = cfg or small_config()
+        self._models = {}                                        # config → meta model (built once)
+        slider = dict(continuous_update=False, style=dict(description_width='100px'))
+        self.height = W.IntSlider(value=height, min=32, max=1536, step=32, description='image H', **slider)
+        self.width = W.IntSlider(value=width, min=32, max=1536, step=32, description='image W', **slider)
+        self.batch = W.IntSlider(value=1, min=1, max=16, description='batch B', **slider)
+        self.backbone = W.Dropdown(options=['resnet18', 'resnet34', 'resnet50', 'resnet101'], value=cfg.backbone,
+                                   description='backbone', style=slider['style'])
+        self.num_queries = W.IntSlider(value=cfg.num_queries, min=1, max=1000, description='queries Q', **slider)
+        self.hidden_dim = W.Dropdown(options=[64, 128, 256, 512], value=cfg.hidden_dim, description='width D', style=slider['style'])
+        self.enc_layers = W.IntSlider(value=cfg.enc_layers, min=0, max=6, description='encoder layers', **slider)
+        self.dec_layers = W.IntSlider(value=cfg.dec_layers, min=1, max=6, description='decoder layers', **slider)
+        self.decoder = W.Dropdown(options=['conditional', 'detr'], value=cfg.decoder, description='decoder', style=slider['style'])
+        self.base_cfg = cfg
+        self.table = W.HTML(layout=W.Layout(max_height='560px', overflow='auto'))
+        self._build([self.height, self.width, self.batch, self.backbone, self.num_queries, self.hidden_dim,
+                     self.enc_layers, self.dec_layers, self.decoder], beside=self.table)
+
+    def config(self) -> CLTRConfig:
+        return replace(self.base_cfg, backbone=self.backbone.value, num_queries=self.num_queries.value,
+                       hidden_dim=self.hidden_dim.value, enc_layers=self.enc_layers.value,
+                       dec_layers=self.dec_layers.value, decoder=self.decoder.value, backbone_weights=None)
+
+    def compute(self) -> dict:
+        cfg = self.config()
+        key = tuple(sorted(cfg.to_dict().items()))
+        if key not in self._models:
+            with torch.device('meta'): self._models[key] = build_model(cfg)
+        B, H, Wd = self.batch.value, self.height.value, self.width.value
+        images = torch.empty(B, 3, H, Wd, device='meta')
+        pad_mask = torch.zeros(B, H, Wd, dtype=torch.bool, device='meta')
+        calls, outputs = trace_shapes(self._models[key], images, pad_mask)
+        return dict(cfg=cfg, images=(B, 3, H, Wd), pad_mask=(B, H, Wd), calls=calls, outputs=outputs)
+
+    def stages(self, s: dict) -> list[tuple[str, str]]:
+        "(label, shape text) of the main path: input, each top-level module's main output, the predictions."
+        rows = [('images', _fmt(s['images']))]
+        for c in s['calls']:
+            if '.' in c['name']: continue
+            if c['name'] == 'decoder':
+                rows.append((f"decoder ×{s['cfg'].dec_layers} ({c['type']})", f"hs {_fmt(c['outputs']['hs'])}"))
+            elif c['name'] == 'encoder':
+                rows.append((f"flatten + sine code", f"src, pos {_fmt(c['inputs']['src'])}"))
+                rows.append((f"encoder ×{s['cfg'].enc_layers}", f"memory {_fmt(_first(c['outputs']))}"))
+            else:
+                rows.append((f"{c['name']} ({c['type']})", _fmt(_first(c['outputs']))))
+        o = s['outputs']
+        rows.append(('outputs', f"logits {_fmt(o['pred_logits'])}, points {_fmt(o['pred_points'])}"))
+        return rows
+
+    def draw(self, s: dict, fig: Figure):
+        ax = fig.add_axes((0, 0, 1, 1)); ax.set_axis_off()
+        rows = self.stages(s)
+        n = len(rows)
+        ax.set_xlim(0, 1); ax.set_ylim(-n + 0.4, 0.6)
+        for i, (label, shape) in enumerate(rows):
+            color = '#dbe9f6' if i not in (0, n - 1) else '#fde2c8'
+            ax.text(0.5, -i, f"{label}\n{shape}", ha='center', va='center', fontsize=9, family='monospace',
+                    bbox=dict(boxstyle='round,pad=0.35', fc=color, ec='#557'))
+            if i: ax.annotate('', xy=(0.5, -i + 0.28), xytext=(0.5, -i + 0.72), arrowprops=dict(arrowstyle='->', color='#557'))
+
+    def figsize(self, s: dict): return (4.6, 0.62 * len(self.stages(s)) + 0.2)
+
+    def describe(self, s: dict) -> str:
+        c = s['cfg']
+        rows = ''.join(f"<tr><td>{i}</td><td><code>{html.escape(r['name'])}</code></td><td>{r['type']}</td>"
+                       f"<td>{'<br>'.join(f'{html.escape(k)} {_fmt(v)}' for k, v in r['inputs'].items())}</td>"
+                       f"<td>{'<br>'.join(f'{html.escape(k) or chr(8594)} {_fmt(v)}' for k, v in r['outputs'].items())}</td></tr>"
+                       for i, r in enumerate(s['calls']))
+        self.table.value = ('<table class="cltr-shape-table" style="font-size:12px;border-collapse:collapse" border="1" cellpadding="3">'
+                            '<tr><th>#</th><th>module</th><th>type</th><th>inputs</th><th>outputs</th></tr>' + rows + '</table>')
+        return (f"{c.backbone}, D={c.hidden_dim}, Q={c.num_queries}, {c.enc_layers}+{c.dec_layers} layers: "
+                f"{len(s['calls'])} module calls traced on the meta device")
+
+# %% ../nbs/16_widgets.ipynb #d62b7912
+def head_mosaic(maps: torch.Tensor, ncols: int | None = None) -> np.ndarray:
+    "Tile per-head maps `(nh, h, w)` into one array, each scaled to its own maximum, NaN between tiles."
+    nh, h, w = maps.shape
+    ncols = ncols or math.ceil(nh / 2)
+    nrows = math.ceil(nh / ncols)
+    out = np.full((nrows * (h + 1) - 1, ncols * (w + 1) - 1), np.nan)
+    m = maps.detach().float().cpu().numpy()
+    m = m / np.maximum(m.reshape(nh, -1).max(1), 1e-12)[:, None, None]
+    for i in range(nh):
+        r, c = divmod(i, ncols)
+        out[r * (h + 1):r * (h + 1) + h, c * (w + 1):c * (w + 1) + w] = m[i]
+    return out
+
+def _label_heads(ax, nh: int, h: int, w: int, ncols: int):
+    for i in range(nh):
+        r, c = divmod(i, ncols)
+        ax.text(c * (w + 1) + 0.2, r * (h + 1) + 0.2, f'h{i}', color='white', fontsize=7, va='top', ha='left')
+
+def _preview(image: np.ndarray, max_side: int = 256) -> np.ndarray:
+    "Every k-th pixel so the longer side is at most `max_side` (drawn with the full-size extent: fast to render)."
+    k = max(1, math.ceil(max(image.shape[:2]) / max_side))
+    return image[::k, ::k]
+
+def _stride(model, image_hw, feature_hw) -> float:
+    s = getattr(getattr(model, 'backbone', None), 'strides', None)
+    return float(s[-1]) if s else image_hw[0] / feature_hw[0]
+
+# %% ../nbs/16_widgets.ipynb #45fae107
+class AttentionExplorer(Explorer):
+    "Pick a pixel: encoder self-attention of its token per head; pick a query and a decoder layer: reference, prediction and cross-attention per head."
+    css_class = 'cltr-attention-explorer'
+    title = 'Attention: encoder self-attention and decoder cross-attention'
+    layout = None
+
+    def __init__(self, model=None, image=None, height: int = 512, width: int = 512, n_heads: int = 60, seed: int = 0):
+        super().__init__()
+        self.model = (model or explorer_model()).eval()
+        self.user_image, self.size, self.n_heads = image, (height, width), n_heads
+        self._cache = {}
+        slider = dict(continuous_update=False, style=dict(description_width='90px'))
+        cfg = self.model.cfg
+        self.seed = W.IntSlider(value=seed, min=0, max=99, description='crowd seed', disabled=image is not None, **slider)
+        self.x = W.IntSlider(value=width // 2, min=0, max=width - 1, description='pixel x', **slider)
+        self.y = W.IntSlider(value=height // 2, min=0, max=height - 1, description='pixel y', **slider)
+        self.enc_layer = W.IntSlider(value=max(cfg.enc_layers - 1, 0), min=0, max=max(cfg.enc_layers - 1, 0), description='encoder layer', **slider)
+        self.query = W.IntSlider(value=0, min=0, max=cfg.num_queries - 1, description='query', **slider)
+        self.dec_layer = W.IntSlider(value=cfg.dec_layers - 1, min=0, max=cfg.dec_layers - 1, description='decoder layer', **slider)
+        self._build([self.seed, self.x, self.y, self.enc_layer, self.query, self.dec_layer])
+
+    def run(self, seed: int) -> dict:
+        "Image, points and every attention map for crowd `seed` (or the user's image), computed once and cached."
+        key = None if self.user_image is not None else seed
+        if key not in self._cache:
+            image, points = explorer_image(self.user_image, *self.size, self.n_heads, seed)
+            maps = attention_maps(self.model, to_model_input(image)[None].to(next(self.model.parameters()).device))
+            self._cache = {key: dict(image=image, points_px=points, maps=maps)}      # keep one image only
+            H, Wd = image.shape[:2]
+            with self.hold(update=False):                                       # the sliders follow the image size
+                self.x.max, self.y.max = Wd - 1, H - 1
+        return self._cache[key]
+
+    def compute(self) -> dict:
+        run = self.run(self.seed.value)
+        image, maps = run['image'], run['maps']
+        H, Wd = image.shape[:2]
+        h, w = maps['feature_size']
+        stride = _stride(self.model, (H, Wd), (h, w))
+        row, col = min(int(self.y.value // stride), h - 1), min(int(self.x.value // stride), w - 1)
+        token = row * w + col
+        enc = maps['encoder']
+        enc_attn = enc[self.enc_layer.value][0, :, token].reshape(-1, h, w) if enc else None     # (nh, h, w)
+        l, q = self.dec_layer.value, self.query.value
+        out = maps['outputs']
+        layers = [*out['aux_outputs'], out]                                             # per decoder layer
+        cross = maps['decoder_cross'][l][0, :, q].reshape(-1, h, w)                     # (nh, h, w)
+        scale = torch.tensor([Wd, H], dtype=torch.float32)
+        ref = out['ref_points'][0, q].float().cpu() * scale if out.get('ref_points') is not None else None
+        pred = layers[l]['pred_points'][0, q, :2].float().cpu() * scale
+        score = layers[l]['pred_logits'][0, q, 1].sigmoid().item()
+        return dict(image=image, points_px=run['points_px'], feature_size=(h, w), stride=stride, pixel=(self.x.value, self.y.value),
+                    token=(row, col), token_index=token, enc_layer=self.enc_layer.value, enc_attn=enc_attn,
+                    query=q, dec_layer=l, cross_attn=cross, ref_point_px=ref, pred_point_px=pred, score=score, maps=maps)
+
+    def draw(self, s: dict, fig: Figure):
+        axes = fig.subplots(2, 2, width_ratios=[1, 1.9])
+        fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=0.95, wspace=0.04, hspace=0.12)
+        H, Wd = s['image'].shape[:2]
+        small = _preview(s['image'])
+        h, w = s['feature_size']
+        for ax in axes.flat: ax.set_xticks([]); ax.set_yticks([])
+        # encoder: the pixel, its token, the head-mean map over the image, and each head
+        ax = axes[0, 0]; ax.imshow(small, extent=(0, Wd, H, 0))
+        if s['enc_attn'] is not None:
+            ax.imshow(s['enc_attn'].mean(0), extent=(0, w * s['stride'], h * s['stride'], 0), alpha=0.5, cmap='magma')
+            ncols = math.ceil(len(s['enc_attn']) / 2)
+            axes[0, 1].imshow(head_mosaic(s['enc_attn'], ncols), cmap='magma', interpolation='nearest')
+            _label_heads(axes[0, 1], len(s['enc_attn']), h, w, ncols)
+            r, c = s['token']
+            tiles = [divmod(i, ncols) for i in range(len(s['enc_attn']))]
+            axes[0, 1].scatter([cc * (w + 1) + c for rr, cc in tiles], [rr * (h + 1) + r for rr, cc in tiles], s=10, c='cyan', marker='s')
+        ax.set_xlim(0, Wd); ax.set_ylim(H, 0)
+        ax.scatter([s['pixel'][0]], [s['pixel'][1]], s=40, c='cyan', marker='+')
+        ax.set_title(f"pixel {s['pixel']} → token {s['token']}", fontsize=9)
+        axes[0, 1].set_title(f"encoder layer {s['enc_layer']}: attention of token {s['token']} per head" if s['enc_attn'] is not None
+                             else 'no encoder layers', fontsize=9)
+        # decoder: reference point, prediction, head-mean cross-attention over the image, and each head
+        ax = axes[1, 0]; ax.imshow(small, extent=(0, Wd, H, 0))
+        ax.imshow(s['cross_attn'].mean(0), extent=(0, w * s['stride'], h * s['stride'], 0), alpha=0.5, cmap='viridis')
+        ax.set_xlim(0, Wd); ax.set_ylim(H, 0)
+        if s['ref_point_px'] is not None:
+            ax.scatter(*s['ref_point_px'], s=45, c='white', edgecolors='k', label='reference')
+            ax.annotate('', xy=tuple(s['pred_point_px']), xytext=tuple(s['ref_point_px']), arrowprops=dict(arrowstyle='->', color='red'))
+        ax.scatter(*s['pred_point_px'], s=45, c='red', marker='x', label='prediction')
+        ax.set_title(f"query {s['query']}, layer {s['dec_layer']}: score {s['score']:.3f}", fontsize=9)
+        ncols = math.ceil(len(s['cross_attn']) / 2)
+        axes[1, 1].imshow(head_mosaic(s['cross_attn'], ncols), cmap='viridis', interpolation='nearest')
+        _label_heads(axes[1, 1], len(s['cross_attn']), h, w, ncols)
+        if s['ref_point_px'] is not None:
+            rx, ry = (s['ref_point_px'] / s['stride'] - 0.5).tolist()
+            tiles = [divmod(i, ncols) for i in range(len(s['cross_attn']))]
+            axes[1, 1].scatter([cc * (w + 1) + rx for rr, cc in tiles], [rr * (h + 1) + ry for rr, cc in tiles], s=12, c='white', edgecolors='k')
+        axes[1, 1].set_title(f"decoder layer {s['dec_layer']}: cross-attention of query {s['query']} per head", fontsize=9)
+
+    def figsize(self, s: dict): return (10, 5.2)
+
+    def describe(self, s: dict) -> str:
+        h, w = s['feature_size']
+        return f"{h}×{w} = {h * w} tokens of stride {s['stride']:g}; {len(s['cross_attn'])} heads; maps scaled per head"
+
+# %% ../nbs/16_widgets.ipynb #3c006492
+def prf1(tp: int, fp: int, fn: int) -> tuple[float, float, float]:
+    "(precision, recall, F1) from counts; 0 where a ratio has no denominator."
+    p = tp / (tp + fp) if tp + fp else 0.0
+    r = tp / (tp + fn) if tp + fn else 0.0
+    return p, r, (2 * p * r / (p + r) if p + r else 0.0)
+
+class MatchingExplorer(Explorer):
+    "Step through decoder layers: predictions, heads, Hungarian matching lines and the cost terms of one pair; a threshold and σ for P/R/F1."
+    css_class = 'cltr-matching-explorer'
+    title = 'Matching: predictions, heads and the cost of each pair'
+    layout = None
+    thresholds = np.linspace(0, 1, 51)
+
+    def __init__(self, model=None, image=None, points_px=None, height: int = 512, width: int = 512, n_heads: int = 60,
+                 seed: int = 0, sigma: float = 8.0):
+        super().__init__()
+        self.model = (model or explorer_model()).eval()
+        if image is not None and points_px is None:
+            raise ValueError("points_px: the matching needs the head points (K, 2) pixel (x, y) of the given image")
+        self.user = None if image is None else (explorer_image(image)[0], np.asarray(points_px, np.float32).reshape(-1, 2))
+        self.size, self.n_heads, self._cache, self._curves = (height, width), n_heads, {}, {}
+        cfg = self.model.cfg
+        L = cfg.dec_layers if cfg.aux_loss else 1
+        slider = dict(continuous_update=False, style=dict(description_width='90px'))
+        self.seed = W.IntSlider(value=seed, min=0, max=99, description='crowd seed', disabled=image is not None, **slider)
+        self.layer = W.IntSlider(value=L - 1, min=0, max=L - 1, description='decoder layer', **slider)
+        self.pair = W.IntSlider(value=0, min=0, max=max(n_heads - 1, 0), description='pair (head)', **slider)
+        self.threshold = W.FloatSlider(value=cfg.threshold, min=0, max=1, step=0.01, description='threshold', **slider)
+        self.sigma = W.FloatSlider(value=sigma, min=1, max=64, step=1, description='σ (pixels)', **slider)
+        self._build([self.seed, self.layer, self.pair, self.threshold, self.sigma])
+
+    def run(self, seed: int) -> dict:
+        "Image, heads, outputs of every layer and their matchings, for crowd `seed` (or the user's image); cached."
+        key = None if self.user is not None else seed
+        if key not in self._cache:
+            image, points = self.user or explorer_image(None, *self.size, self.n_heads, seed)
+            H, Wd = image.shape[:2]
+            target = make_target(points, Wd, H)
+            cfg = self.model.cfg
+            with torch.no_grad():
+                out = self.model(to_model_input(image)[None].to(next(self.model.parameters()).device))
+            logits, pts = (t.float().cpu() for t in stack_layers(out))                      # (L, 1, Q, 2), (L, 1, Q, 3)
+            matches = match_layers(logits, pts, [target], cfg.set_cost_class, cfg.set_cost_point, cfg.focal_alpha, cfg.focal_gamma)
+            self._cache = {key: dict(image=image, points_px=points, target=target, logits=logits[:, 0], points=pts[:, 0],
+                                     matches=[m[0] for m in matches])}
+            self._curves = {}
+            with self.hold(update=False): self.pair.max = max(len(points) - 1, 0)
+        return self._cache[key]
+
+    def metrics(self, scores: torch.Tensor, pred_px: np.ndarray, gt_px: np.ndarray, threshold: float, sigma: float) -> dict:
+        "P/R/F1 of the predictions with `scores >= threshold` against the heads, a hit within `sigma` pixels."
+        keep = (scores >= threshold).numpy()
+        tp, fp, fn = match_points(pred_px[keep], gt_px, sigma)
+        return dict(zip(('tp', 'fp', 'fn', 'precision', 'recall', 'f1'), (tp, fp, fn, *prf1(tp, fp, fn))))
+
+    def compute(self) -> dict:
+        run = self.run(self.seed.value)
+        cfg, l = self.model.cfg, self.layer.value
+        H, Wd = run['image'].shape[:2]
+        scale = np.array([Wd, H], np.float32)
+        logits, points = run['logits'][l], run['points'][l]                              # (Q, 2), (Q, 3)
+        scores = logits[:, 1].sigmoid()
+        pred_px, gt_px = points[:, :2].numpy() * scale, np.asarray(run['points_px'], np.float32).reshape(-1, 2)
+        qi, gj = run['matches'][l]
+        res = dict(image=run['image'], points_px=gt_px, pred_px=pred_px, scores=scores, layer=l, matches=(qi, gj),
+                   threshold=self.threshold.value, sigma=self.sigma.value)
+        res |= self.metrics(scores, pred_px, gt_px, self.threshold.value, self.sigma.value)
+        key = (self.seed.value, l, self.sigma.value)
+        if key not in self._curves:
+            self._curves[key] = np.array([[self.metrics(scores, pred_px, gt_px, t, self.sigma.value)[k] for k in ('precision', 'recall', 'f1')]
+                                          for t in self.thresholds])                        # (T, 3)
+        res['curve'] = self._curves[key]
+        if len(gj):
+            j = min(self.pair.value, len(gj) - 1)
+            i = int(qi[gj.tolist().index(j)]) if j in gj.tolist() else int(qi[0])
+            tgt = target_xyd(run['target'])[j]                                          # (3,) x, y, d normalised
+            diff = (points[i] - tgt).abs()
+            terms = dict(cls=cfg.set_cost_class * focal_class_cost(logits[i]).item(),
+                         x=cfg.set_cost_point * diff[0].item(), y=cfg.set_cost_point * diff[1].item(),
+                         d=cfg.set_cost_point * diff[2].item())
+            res |= dict(pair=(i, j), cost_terms=terms, cost=sum(terms.values()))
+        else:
+            res |= dict(pair=None, cost_terms={}, cost=None)
+        return res
+
+    def draw(self, s: dict, fig: Figure):
+        axes = fig.subplots(1, 3, width_ratios=[1.25, 0.8, 1])
+        fig.subplots_adjust(left=0.01, right=0.98, bottom=0.12, top=0.9, wspace=0.3)
+        H, Wd = s['image'].shape[:2]
+        ax = axes[0]
+        ax.imshow(_preview(s['image']), extent=(0, Wd, H, 0)); ax.set_xticks([]); ax.set_yticks([])
+        qi, gj = s['matches']
+        if len(gj):
+            from matplotlib.collections import LineCollection
+            segs = np.stack([s['pred_px'][qi.numpy()], s['points_px'][gj.numpy()]], 1)          # (M, 2, 2)
+            ax.add_collection(LineCollection(segs, colors='white', linewidths=0.6, alpha=0.8))
+        keep = (s['scores'] >= s['threshold']).numpy()
+        ax.scatter(*s['pred_px'][~keep].T, s=9, facecolors='none', edgecolors='red', linewidths=0.6)
+        ax.scatter(*s['pred_px'][keep].T, s=14, c='red')
+        ax.scatter(*s['points_px'].T, s=14, c='lime', marker='+')
+        if s['pair'] is not None:
+            i, j = s['pair']
+            ax.plot(*np.stack([s['pred_px'][i], s['points_px'][j]]).T, color='yellow', lw=2.5)
+        ax.set_xlim(0, Wd); ax.set_ylim(H, 0)
+        ax.set_title(f"layer {s['layer']}: {int(keep.sum())} kept, {len(s['points_px'])} heads", fontsize=9)
+        ax = axes[1]
+        if s['pair'] is not None:
+            names = list(s['cost_terms']); vals = [s['cost_terms'][k] for k in names]
+            ax.bar(['class', '|Δx|', '|Δy|', '|Δd|'], vals, color=['#c44', '#48c', '#48c', '#4a4'])
+            ax.axhline(0, color='k', lw=0.5)
+            ax.set_title(f"pair q{s['pair'][0]}→head {s['pair'][1]}: cost {s['cost']:.3f}", fontsize=9)
+        ax.tick_params(labelsize=8)
+        ax = axes[2]
+        for k, name in enumerate(('precision', 'recall', 'F1')): ax.plot(self.thresholds, s['curve'][:, k], label=name)
+        ax.axvline(s['threshold'], color='k', ls='--', lw=1)
+        ax.set_ylim(-0.02, 1.02); ax.set_xlabel('threshold', fontsize=8); ax.legend(fontsize=7); ax.tick_params(labelsize=8)
+        ax.set_title(f"σ={s['sigma']:g}px: P {s['precision']:.2f}, R {s['recall']:.2f}, F1 {s['f1']:.2f}", fontsize=9)
+
+    def figsize(self, s: dict): return (11, 3.8)
+
+    def describe(self, s: dict) -> str:
+        return (f"layer {s['layer']}: TP {s['tp']}, FP {s['fp']}, FN {s['fn']} at threshold {s['threshold']:.2f}, σ {s['sigma']:g} px; "
+                f"weighted cost terms {', '.join(f'{k} {v:.3f}' for k, v in s['cost_terms'].items())}")
