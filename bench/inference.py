@@ -6,7 +6,7 @@ weights: speed and memory do not depend on the weights.
 Prints (one `key=value` per line):
   cpu_mpix_per_s        megapixels per second on the CPU for a --size image (median of --repeats runs)
   cuda_mpix_per_s       the same on the GPU, when one is available
-  rss_before_mb         resident memory of a fresh process after building the model, before predicting
+  rss_before_predict_mb peak resident memory of a fresh process once the model is built, before predicting
   peak_rss_mb           peak resident memory of that process after predicting a --rss-size image on the CPU
 
 The peak RSS is measured in a child process (`resource.getrusage(RUSAGE_SELF).ru_maxrss`), so nothing
@@ -62,7 +62,7 @@ def rss_child(size: str, threads: int, batch_size: int) -> None:
     model = build_model(CLTRConfig()).eval()
     w, h = parse_size(size)
     img = image(w, h)
-    print(f'rss_before_mb={rss_mb():.0f}', flush=True)
+    print(f'rss_before_predict_mb={rss_mb():.0f}', flush=True)
     t0 = time.perf_counter()
     res = predict(model, img, batch_size=batch_size, device='cpu')
     print(f'rss_image={w}x{h}')

@@ -181,8 +181,9 @@ class MSDeformAttn(nn.Module):
         out = self.output_proj(ms_deform_attn(v, spatial_shapes, locations, weights))  # (B, Q, D)
         return (out, locations, weights) if return_sampling else out
 
-# %% ../nbs/14_deformable.ipynb #74d53b65
+# %% ../nbs/14_deformable.ipynb #4c745ffb
 from .attention import MultiheadAttention
+from .decoder import MLP
 
 def feed_forward(d_model: int, d_ffn: int, dropout: float) -> nn.Sequential:
     "The transformer's position-wise MLP: Linear → ReLU → Dropout → Linear."
@@ -217,7 +218,7 @@ class DeformableEncoder(nn.Module):
         for layer in self.layers: src = layer(src, pos, reference_points, spatial_shapes, pad_mask)
         return src
 
-# %% ../nbs/14_deformable.ipynb #4e46cd1a
+# %% ../nbs/14_deformable.ipynb #10b221cb
 class DeformableDecoderLayer(nn.Module):
     "Post-norm decoder layer: dense self-attention between queries, deformable cross-attention into the memory, FFN."
     def __init__(self, d_model: int = 256, d_ffn: int = 1024, dropout: float = 0.1, n_levels: int = 4,
@@ -242,82 +243,71 @@ class DeformableDecoderLayer(nn.Module):
         return (tgt, *sampling) if return_sampling else tgt
 
 class DeformableDecoder(nn.Module):
-    "A stack of `DeformableDecoderLayer`s sharing one reference point per query; returns every layer's output `(L, B, Q, D)`."
-    def __init__(self, num_layers: int = 6, **layer_kwargs):
+    "Deformable decoder stack; one reference point per query from `ref_point_head(query_pos)`, shared by all layers; forward → dict(hs `(L, B, Q, D)`, reference `(B, Q, 2)`, sampling)."
+    def __init__(self, num_layers: int = 6, d_model: int = 256, **layer_kwargs):
         super().__init__()
-        self.layers = nn.ModuleList([DeformableDecoderLayer(**layer_kwargs) for _ in range(num_layers)])
+        self.layers = nn.ModuleList([DeformableDecoderLayer(d_model, **layer_kwargs) for _ in range(num_layers)])
+        self.ref_point_head = MLP(d_model, d_model, 2, 2)
 
-    def forward(self, tgt: torch.Tensor, query_pos: torch.Tensor, reference_points: torch.Tensor, memory: torch.Tensor,
-                spatial_shapes: torch.Tensor, ratios: torch.Tensor, pad_mask: torch.Tensor | None = None,
-                return_sampling: bool = False):
-        "`reference_points (B, Q, 2)` normalised by the unpadded image, `ratios (B, M, 2)` → `hs (L, B, Q, D)` (and each layer's sampling locations and weights if `return_sampling`)."
-        if reference_points.ndim != 3 or reference_points.shape[-1] != 2:
-            raise ValueError(f"reference_points: expected (B, Q, 2) normalised (x, y), got {tuple(reference_points.shape)}")
-        ref = reference_points[:, :, None, :] * ratios[:, None, :, :]          # (B, Q, M, 2) on each level's padded map
+    def forward(self, tgt: torch.Tensor, query_pos: torch.Tensor, memory: torch.Tensor, spatial_shapes: torch.Tensor,
+                ratios: torch.Tensor, pad_mask: torch.Tensor | None = None, return_sampling: bool = False) -> dict:
+        "`tgt`, `query_pos` `(B, Q, D)`, `memory (B, N, D)`, `ratios (B, M, 2)`, `pad_mask (B, N)`; `sampling` = per layer (locations, weights) if `return_sampling`, else []."
+        reference = self.ref_point_head(query_pos).sigmoid()                   # (B, Q, 2) (x, y) of the unpadded image
+        ref = reference[:, :, None, :] * ratios[:, None, :, :]                 # (B, Q, M, 2) on each level's padded map
         hs, sampling = [], []
         for layer in self.layers:
             out = layer(tgt, query_pos, ref, memory, spatial_shapes, pad_mask, return_sampling)
             tgt = out[0] if return_sampling else out
             hs.append(tgt)
             if return_sampling: sampling.append(out[1:])
-        hs = torch.stack(hs)                                                   # (L, B, Q, D)
-        return (hs, sampling) if return_sampling else hs
+        return dict(hs=torch.stack(hs), reference=reference, sampling=sampling)
 
-# %% ../nbs/14_deformable.ipynb #96b4be9c
-import matplotlib.pyplot as plt
-
-from .core import show_image, show_points
+# %% ../nbs/14_deformable.ipynb #600e316c
 from .backbone import Backbone, downsample_mask
-from .decoder import MLP
+from .model import CLTR
 from .pos_enc import sine_pos_encoding
 
-# %% ../nbs/14_deformable.ipynb #4a0ec529
-def _inverse_sigmoid(x: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
-    x = x.clamp(0, 1)
-    return torch.log(x.clamp(min=eps) / (1 - x).clamp(min=eps))
-
+# %% ../nbs/14_deformable.ipynb #c72f6b65
 class DeformableCLTR(nn.Module):
-    "CLTR with a multi-scale deformable encoder and decoder; `forward(images, pad_mask)` → the plain model's output dict."
-    def __init__(self, backbone: Backbone, hidden_dim: int = 256, nheads: int = 8, enc_layers: int = 6,
-                 dec_layers: int = 6, dim_feedforward: int = 1024, dropout: float = 0.1, num_queries: int = 500,
-                 num_feature_levels: int = 4, enc_n_points: int = 4, dec_n_points: int = 4, aux_loss: bool = True):
+    "CLTR with a multi-scale deformable encoder and decoder; forward(images `(B, 3, H, W)`, pad_mask `(B, H, W)` | None) → dict(pred_logits, pred_points, ref_points, aux_outputs)."
+    def __init__(self, cfg):
         super().__init__()
-        n_backbone = len(backbone.num_channels)
-        if num_feature_levels < n_backbone:
-            raise ValueError(f"num_feature_levels ({num_feature_levels}) must be >= the backbone's {n_backbone} returned layers")
-        D, M = hidden_dim, num_feature_levels
-        self.hidden_dim, self.num_queries, self.num_feature_levels, self.aux_loss = D, num_queries, M, aux_loss
-        self.backbone = backbone
-        self.strides = list(backbone.strides) + [backbone.strides[-1] * 2 ** (k + 1) for k in range(M - n_backbone)]
+        self.cfg = cfg
+        D, M = cfg.hidden_dim, int(getattr(cfg, 'num_feature_levels', 4))
+        if M < 1: raise ValueError(f"num_feature_levels: expected >= 1, got {M}")
+        self.backbone = Backbone(cfg.backbone, cfg.backbone_weights, cfg.train_backbone,
+                                 return_layers=('layer2', 'layer3', 'layer4')[-min(M, 3):])
+        n_backbone = len(self.backbone.num_channels)
+        self.strides = list(self.backbone.strides) + [self.backbone.strides[-1] * 2 ** (k + 1) for k in range(M - n_backbone)]
         groups = math.gcd(32, D)
-        self.input_proj = nn.ModuleList([nn.Sequential(nn.Conv2d(c, D, 1), nn.GroupNorm(groups, D)) for c in backbone.num_channels])
-        c_in = backbone.num_channels[-1]
+        self.input_proj = nn.ModuleList(nn.Sequential(nn.Conv2d(c, D, 1), nn.GroupNorm(groups, D))
+                                        for c in self.backbone.num_channels)
+        c_in = self.backbone.num_channels[-1]
         for _ in range(M - n_backbone):                                  # extra levels: stride-2 convs above C5
             self.input_proj.append(nn.Sequential(nn.Conv2d(c_in, D, 3, stride=2, padding=1), nn.GroupNorm(groups, D)))
             c_in = D
         self.level_embed = nn.Parameter(torch.empty(M, D))
-        layer_kwargs = dict(d_model=D, d_ffn=dim_feedforward, dropout=dropout, n_levels=M, n_heads=nheads)
-        self.encoder = DeformableEncoder(enc_layers, n_points=enc_n_points, **layer_kwargs)
-        self.decoder = DeformableDecoder(dec_layers, n_points=dec_n_points, **layer_kwargs)
-        self.query_embed = nn.Embedding(num_queries, 2 * D)              # (Q, 2D): position ‖ content
-        self.ref_point_head = MLP(D, D, 2, 2)
+        layer = dict(d_model=D, d_ffn=cfg.dim_feedforward, dropout=cfg.dropout, n_levels=M, n_heads=cfg.nheads)
+        self.encoder = DeformableEncoder(cfg.enc_layers, n_points=int(getattr(cfg, 'enc_n_points', 4)), **layer)
+        self.decoder = DeformableDecoder(cfg.dec_layers, n_points=int(getattr(cfg, 'dec_n_points', 4)), **layer)
+        self.query_embed = nn.Embedding(cfg.num_queries, 2 * D)          # (Q, 2D): position ‖ content
         self.class_embed = nn.Linear(D, 2)
         self.point_embed = MLP(D, D, 3, 3)
-        self.reset_parameters()
+        self._reset_parameters()
 
-    def reset_parameters(self):
-        for name, p in self.named_parameters():
-            if p.dim() > 1 and name.startswith(('encoder', 'decoder', 'ref_point_head')): nn.init.xavier_uniform_(p)
+    def _reset_parameters(self):
+        for p in list(self.encoder.parameters()) + list(self.decoder.parameters()):
+            if p.dim() > 1: nn.init.xavier_uniform_(p)
         for m in self.modules():
-            if isinstance(m, MSDeformAttn): m.reset_parameters()
+            if isinstance(m, MSDeformAttn): m.reset_parameters()        # its own initialisation, after Xavier
         for proj in self.input_proj:
-            nn.init.xavier_uniform_(proj[0].weight, gain=1); nn.init.zeros_(proj[0].bias)
+            nn.init.xavier_uniform_(proj[0].weight); nn.init.zeros_(proj[0].bias)
         nn.init.normal_(self.level_embed)
         nn.init.constant_(self.class_embed.bias, -math.log((1 - 0.01) / 0.01))
         nn.init.zeros_(self.point_embed.layers[-1].weight); nn.init.zeros_(self.point_embed.layers[-1].bias)
 
     def encode(self, images: torch.Tensor, pad_mask: torch.Tensor | None = None) -> dict:
-        "Backbone levels → projected, position-coded, flattened tokens → deformable encoder; returns what the decoder needs."
+        "Backbone levels → projected, position-coded, flattened tokens → deformable encoder: dict(memory, spatial_shapes, ratios, token_mask)."
         B, _, H, W = images.shape
         if pad_mask is None: pad_mask = torch.zeros(B, H, W, dtype=torch.bool, device=images.device)
         levels = self.backbone(images, pad_mask)                         # [(features (B, C_l, h, w), mask (B, h, w))]
@@ -326,7 +316,7 @@ class DeformableCLTR(nn.Module):
         x = levels[-1][0]
         for proj in self.input_proj[len(levels):]:
             x = proj(x); srcs.append(x); masks.append(downsample_mask(pad_mask, x.shape[-2:]))
-        pos = [sine_pos_encoding(m, self.hidden_dim // 2).to(s.dtype) + self.level_embed[l][None, :, None, None]
+        pos = [sine_pos_encoding(m, self.cfg.hidden_dim // 2).to(s.dtype) + self.level_embed[l][None, :, None, None]
                for l, (s, m) in enumerate(zip(srcs, masks))]              # (B, D, h_l, w_l) each
         spatial_shapes = level_shapes(srcs)                              # (M, 2)
         ratios = torch.stack([valid_ratios(m) for m in masks], dim=1)    # (B, M, 2)
@@ -334,42 +324,30 @@ class DeformableCLTR(nn.Module):
         memory = self.encoder(flatten_levels(srcs), flatten_levels(pos), spatial_shapes, ratios, token_mask)
         return dict(memory=memory, spatial_shapes=spatial_shapes, ratios=ratios, token_mask=token_mask)
 
-    def decode(self, enc: dict, return_sampling: bool = False):
-        "Learned queries with one reference point each → deformable decoder → `hs (L, B, Q, D)`, `reference (B, Q, 2)`."
+    def decode(self, enc: dict, return_sampling: bool = False) -> dict:
+        "The learned queries through the deformable decoder: dict(hs `(L, B, Q, D)`, reference `(B, Q, 2)`, sampling)."
         B = enc['memory'].shape[0]
-        query_pos, tgt = self.query_embed.weight.split(self.hidden_dim, dim=1)      # (Q, D) each
-        query_pos, tgt = query_pos.expand(B, -1, -1), tgt.expand(B, -1, -1)         # (B, Q, D)
-        reference = self.ref_point_head(query_pos).sigmoid()                        # (B, Q, 2) normalised (x, y)
-        out = self.decoder(tgt, query_pos, reference, enc['memory'], enc['spatial_shapes'], enc['ratios'],
-                           enc['token_mask'], return_sampling)
-        return (out[0], reference, out[1]) if return_sampling else (out, reference)
+        query_pos, tgt = self.query_embed.weight.split(self.cfg.hidden_dim, dim=1)  # (Q, D) each
+        return self.decoder(tgt.expand(B, -1, -1), query_pos.expand(B, -1, -1), enc['memory'], enc['spatial_shapes'],
+                            enc['ratios'], enc['token_mask'], return_sampling)
 
-    def heads(self, hs: torch.Tensor, reference: torch.Tensor) -> dict:
-        "The plain model's heads on every layer: `hs (L, B, Q, D)` → the output dict."
-        logits = self.class_embed(hs)                                               # (L, B, Q, 2)
-        raw = self.point_embed(hs)                                                  # (L, B, Q, 3)
-        raw = torch.cat([raw[..., :2] + _inverse_sigmoid(reference), raw[..., 2:]], dim=-1)
-        points = raw.sigmoid()                                                      # (L, B, Q, 3) = (x, y, d)
-        aux = [dict(pred_logits=l, pred_points=p) for l, p in zip(logits[:-1], points[:-1])] if self.aux_loss else []
-        return dict(pred_logits=logits[-1], pred_points=points[-1], ref_points=reference, aux_outputs=aux)
+    predict = CLTR.predict                                               # the plain model's heads, unchanged
 
-    def forward(self, images: torch.Tensor, pad_mask: torch.Tensor | None = None) -> dict:
-        "`images (B, 3, H, W)`, `pad_mask (B, H, W)` or None → dict `pred_logits (B, Q, 2)`, `pred_points (B, Q, 3)`, `ref_points (B, Q, 2)`, `aux_outputs`."
-        return self.heads(*self.decode(self.encode(images, pad_mask)))
+    def forward(self, images: torch.Tensor, pad_mask: torch.Tensor | None = None, need_weights: bool = False) -> dict:
+        if need_weights:
+            raise ValueError("need_weights: a deformable model has no dense attention maps; use "
+                             "model.decode(model.encode(images, pad_mask), return_sampling=True) for its sampling points")
+        dec = self.decode(self.encode(images, pad_mask))
+        return self.predict(dec['hs'], dec['reference'])
 
 def build_deformable_model(cfg) -> DeformableCLTR:
-    "The deformable CLTR of a `CLTRConfig` (extra fields `num_feature_levels`, `enc_n_points`, `dec_n_points` default to 4)."
-    M = int(getattr(cfg, 'num_feature_levels', 4))
-    if M < 1: raise ValueError(f"num_feature_levels: expected >= 1, got {M}")
-    return_layers = ('layer2', 'layer3', 'layer4')[-min(M, 3):]
-    backbone = Backbone(cfg.backbone, cfg.backbone_weights, cfg.train_backbone, return_layers=return_layers)
-    return DeformableCLTR(backbone, hidden_dim=cfg.hidden_dim, nheads=cfg.nheads, enc_layers=cfg.enc_layers,
-                          dec_layers=cfg.dec_layers, dim_feedforward=cfg.dim_feedforward, dropout=cfg.dropout,
-                          num_queries=cfg.num_queries, num_feature_levels=M,
-                          enc_n_points=int(getattr(cfg, 'enc_n_points', 4)), dec_n_points=int(getattr(cfg, 'dec_n_points', 4)),
-                          aux_loss=cfg.aux_loss)
+    "The deformable CLTR a `CLTRConfig` describes (`attention='deformable'`; `num_feature_levels`, `enc_n_points`, `dec_n_points` default to 4)."
+    return DeformableCLTR(cfg)
 
-# %% ../nbs/14_deformable.ipynb #78bf89fd
+# %% ../nbs/14_deformable.ipynb #7da08e8e
+import matplotlib.pyplot as plt
+from .core import show_image, show_points
+
 def show_sampling_points(image: torch.Tensor, locations: torch.Tensor, weights: torch.Tensor,
                          spatial_shapes: torch.Tensor, strides: list[int], reference_px: torch.Tensor | None = None,
                          size: float = 3.0, cmap: str = 'plasma'):

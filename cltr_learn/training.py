@@ -338,7 +338,7 @@ def format_metrics(m: dict) -> str:
     lines.append(f"(mean true count {m['gt_mean']:.1f})")
     return '\n'.join(lines)
 
-# %% ../nbs/13_training.ipynb #6b861c6a
+# %% ../nbs/13_training.ipynb #46b86df8
 def _dist_info() -> tuple[int, int]:
     "(rank, world size): (0, 1) unless `torch.distributed` is initialised."
     if dist.is_available() and dist.is_initialized(): return dist.get_rank(), dist.get_world_size()
@@ -377,7 +377,8 @@ def fit(model: nn.Module, train_set, tc: TrainConfig, out_dir: str | Path | None
     saved_step = step if resume else None
     net = model
     if world > 1:
-        net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == 'cuda' else None)
+        net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
+                                                  find_unused_parameters=True)   # e.g. query_scale when dec_layers = 1
     if tc.compile and device.type == 'cuda': net = torch.compile(net)
     workers = tc.num_workers if tc.num_workers >= 0 else (4 if device.type == 'cuda' else 1)
     loader = DataLoader(StepBatches(train_set, tc.batch_size, tc.seed, rank, world), batch_size=None,

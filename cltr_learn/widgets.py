@@ -36,7 +36,7 @@ def figure_png(fig: Figure, dpi: int = 80) -> bytes:
     fig.savefig(buf, format='png', dpi=dpi)
     return buf.getvalue()
 
-# %% ../nbs/16_widgets.ipynb #7dea0cb5
+# %% ../nbs/16_widgets.ipynb #d6d73742
 class Explorer:
     "Base of the explorers: controls, a picture (`ipywidgets.Image`), an error line and the last computed `state`."
     css_class = 'cltr-explorer'
@@ -69,7 +69,7 @@ class Explorer:
 
     def update(self, change=None):
         "Recompute `state` from the controls and redraw; errors are shown, kept in `state['error']`, not raised."
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         try:
             state = self.compute()
             fig = Figure(figsize=self.figsize(state), layout=self.layout)
@@ -82,7 +82,8 @@ class Explorer:
             state = dict(self.state, error=f'{type(e).__name__}: {e}')
             self.error.value = (f'<pre class="cltr-error" style="color:#b00">{html.escape(state["error"])}\n'
                                 f'{html.escape(traceback.format_exc(limit=3))}</pre>')
-        state['callback_s'] = time.perf_counter() - t0
+        state['callback_s'] = time.perf_counter() - t0               # wall clock: what the reader waits
+        state['callback_cpu_s'] = time.process_time() - c0           # CPU time of this process (all threads)
         self.state = state
 
     def figsize(self, state: dict) -> tuple[float, float]: return (9, 3)
@@ -260,7 +261,7 @@ def trace_shapes(model: torch.nn.Module, images: torch.Tensor, pad_mask: torch.T
         for h in handles: h.remove()
     return calls, _shapes(out)
 
-# %% ../nbs/16_widgets.ipynb #ee0cafad
+# %% ../nbs/16_widgets.ipynb #fc49243e
 def _fmt(shape) -> str: return '(' + ', '.join(str(s) for s in shape) + ')'
 
 def _first(shapes: dict): return next(iter(shapes.values()), ())
@@ -312,13 +313,15 @@ class ShapeExplorer(Explorer):
         rows = [('images', _fmt(s['images']))]
         for c in s['calls']:
             if '.' in c['name']: continue
-            if c['name'] == 'decoder':
-                rows.append((f"decoder ×{s['cfg'].dec_layers} ({c['type']})", f"hs {_fmt(c['outputs']['hs'])}"))
-            elif c['name'] == 'encoder':
-                rows.append((f"flatten + sine code", f"src, pos {_fmt(c['inputs']['src'])}"))
-                rows.append((f"encoder ×{s['cfg'].enc_layers}", f"memory {_fmt(_first(c['outputs']))}"))
+            ins, outs = c['inputs'], c['outputs']
+            if c['name'] == 'decoder' and 'hs' in outs:
+                queries = f", queries {_fmt(ins['query_embed'])}" if 'query_embed' in ins else ''
+                rows.append((f"decoder ×{s['cfg'].dec_layers}{queries}", f"hs {_fmt(outs['hs'])}"))
+            elif c['name'] == 'encoder' and 'src' in ins:
+                rows.append(("flatten + sine code", f"src, pos {_fmt(ins['src'])}"))
+                rows.append((f"encoder ×{s['cfg'].enc_layers}", f"memory {_fmt(_first(outs))}"))
             else:
-                rows.append((f"{c['name']} ({c['type']})", _fmt(_first(c['outputs']))))
+                rows.append((f"{c['name']} ({c['type']})", _fmt(_first(outs))))
         o = s['outputs']
         rows.append(('outputs', f"logits {_fmt(o['pred_logits'])}, points {_fmt(o['pred_points'])}"))
         return rows
@@ -342,7 +345,7 @@ class ShapeExplorer(Explorer):
                        f"<td>{'<br>'.join(f'{html.escape(k)} {_fmt(v)}' for k, v in r['inputs'].items())}</td>"
                        f"<td>{'<br>'.join(f'{html.escape(k) or chr(8594)} {_fmt(v)}' for k, v in r['outputs'].items())}</td></tr>"
                        for i, r in enumerate(s['calls']))
-        self.table.value = ('<table class="cltr-shape-table" style="font-size:12px;border-collapse:collapse" border="1" cellpadding="3">'
+        self.table.value = ('<table class="cltr-shape-table" style="font-size:11px;line-height:1.25;border-collapse:collapse" border="1" cellpadding="2">'
                             '<tr><th>#</th><th>module</th><th>type</th><th>inputs</th><th>outputs</th></tr>' + rows + '</table>')
         return (f"{c.backbone}, D={c.hidden_dim}, Q={c.num_queries}, {c.enc_layers}+{c.dec_layers} layers: "
                 f"{len(s['calls'])} module calls traced on the meta device")

@@ -33,6 +33,9 @@ NEEDS_CHROMIUM = pytest.mark.skipif(
 
 # (css class of the explorer, label of the slider the test moves, screenshot name)
 EXPLORERS = [
+    ('cltr-shape-explorer', 'image H', 'shapes'),
+    ('cltr-attention-explorer', 'query', 'attention'),
+    ('cltr-matching-explorer', 'pair (head)', 'matching'),
     ('cltr-pe-explorer', 'temperature', 'pos_encoding'),
 ]
 
@@ -111,13 +114,14 @@ def shown_errors(page) -> list[str]:
     return found + page.errors
 
 
-def move_slider(box, label: str, steps: int = 3):
-    "Move the slider labelled `label` inside `box` by `steps` key presses (the way a keyboard user would)."
+def move_slider(box, label: str, steps: int = 1):
+    "Move the slider labelled `label` inside `box` by `steps` key presses (the way a keyboard user would), down from its maximum."
     slider = box.locator('.widget-slider').filter(has=box.page.locator('label', has_text=label)).first
     handle = slider.locator('.noUi-handle').first
     before = handle.get_attribute('aria-valuenow')
+    at_max = float(before) >= float(handle.get_attribute('aria-valuemax'))
     handle.focus()
-    for _ in range(steps): handle.press('ArrowRight')
+    for _ in range(steps): handle.press('ArrowLeft' if at_max else 'ArrowRight')
     return before, handle
 
 
