@@ -1,20 +1,22 @@
 """Deformable vs dense attention over the same multi-scale tokens, as the input grows.
 
 For a square S×S input the tokens are the 4 levels of a stride 8/16/32/64 pyramid, N = Σ ceil(S/s)², D = 256,
-8 heads, batch 1. Each row times one encoder self-attention layer's forward (no grad) over all N tokens, best of
-several runs (the machine may be shared):
+8 heads, batch 1. Each row times one encoder self-attention layer's forward (no grad) over all N tokens:
 
 - deformable: `cltr_learn.deformable.MSDeformAttn` (4 levels × 4 points), queries at the encoder reference points;
-- dense: multi-head attention written out (q/k/v projections, softmax(q·kᵀ/√dh)·v, output projection), which
-  holds the (nh, N, N) weights like the plain encoder's attention does;
-- sdpa: the same dense attention through `F.scaled_dot_product_attention` (a fused kernel that never holds the
-  weights: memory stays linear, time stays quadratic).
+- dense: the plain encoder's `cltr_learn.attention.MultiheadAttention` with `need_weights=True`, the explicit
+  softmax(q·kᵀ/√dh)·v that holds the (nh, N, N) weights;
+- sdpa: the same module with `need_weights=False` (the plain encoder's default), which calls
+  `F.scaled_dot_product_attention`: a fused kernel that never holds the weights, so its memory stays linear
+  while its time stays quadratic.
 
-Every (method, size) runs in its own subprocess; its peak memory is the growth of the process's maximum resident
-set size (`resource.getrusage`) during the forwards, above what the inputs and weights already took.
-The growth exponent k is the least-squares slope of log(value) against log(N) (value ∝ N^k).
+Timings are the best of several forwards on the CPU, one thread by default (`--threads`); on a shared machine
+they vary from run to run, and the growth exponents are the robust part. Each (method, size) runs in its own
+subprocess; its peak memory is the growth of the process's maximum resident set size (`resource.getrusage`)
+during the forwards, above what the inputs and weights already took. The growth exponent k is the least-squares
+slope of log(value) against log(N) (value ∝ N^k).
 
-    .venv/bin/python bench/deformable.py                    # default sizes
+    .venv/bin/python bench/deformable.py                    # default sizes, 256² to 1024²
     .venv/bin/python bench/deformable.py --sizes 256 512 --repeats 1
 """
 from __future__ import annotations
@@ -34,26 +36,10 @@ def level_sizes(size: int) -> list[tuple[int, int]]:
     return [(math.ceil(size / s), math.ceil(size / s)) for s in STRIDES]
 
 
-def dense_attention(x, qkv, proj, n_heads):
-    "Plain multi-head self-attention over all tokens, materialising the (B, nh, N, N) weights."
-    import torch
-    from einops import rearrange
-    q, k, v = rearrange(qkv(x), 'b n (three nh dh) -> three b nh n dh', three=3, nh=n_heads)
-    w = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1]), dim=-1)   # (B, nh, N, N)
-    return proj(rearrange(w @ v, 'b nh n dh -> b n (nh dh)'))
-
-
-def sdpa_attention(x, qkv, proj, n_heads):
-    import torch.nn.functional as F
-    from einops import rearrange
-    q, k, v = rearrange(qkv(x), 'b n (three nh dh) -> three b nh n dh', three=3, nh=n_heads)
-    return proj(rearrange(F.scaled_dot_product_attention(q, k, v), 'b nh n dh -> b n (nh dh)'))
-
-
 def worker(method: str, size: int, d_model: int, n_heads: int, n_points: int, repeats: int, threads: int) -> dict:
     "Runs in a fresh process: build the inputs, then time `repeats` forwards and measure the peak RSS growth."
     import torch
-    from torch import nn
+    from cltr_learn.attention import MultiheadAttention
     from cltr_learn.deformable import MSDeformAttn, encoder_reference_points
     torch.set_num_threads(threads)
     torch.manual_seed(0)
@@ -65,9 +51,8 @@ def worker(method: str, size: int, d_model: int, n_heads: int, n_points: int, re
         ref = encoder_reference_points(shapes, torch.ones(1, len(STRIDES), 2))   # (1, N, M, 2)
         run = lambda: attn(x, ref, x, shapes)
     else:
-        qkv, proj = nn.Linear(d_model, 3 * d_model), nn.Linear(d_model, d_model)
-        fn = dense_attention if method == 'dense' else sdpa_attention
-        run = lambda: fn(x, qkv, proj, n_heads)
+        attn = MultiheadAttention(d_model, n_heads).eval()
+        run = lambda: attn(x, x, x, need_weights=method == 'dense')[0]
     base_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     times = []
     with torch.no_grad():
@@ -103,7 +88,9 @@ def main(argv=None) -> int:
     p.add_argument('--heads', type=int, default=8)
     p.add_argument('--points', type=int, default=4)
     p.add_argument('--repeats', type=int, default=3)
-    p.add_argument('--threads', type=int, default=2)
+    p.add_argument('--threads', type=int, default=1,
+                   help='torch threads per run (1: on a shared 2-core machine a second thread mostly waits for a core, '
+                        'and its spinning inflates and scatters the timings)')
     p.add_argument('--dense-max-gb', type=float, default=3.0,
                    help='skip dense sizes whose (nh, N, N) weights and scores would need more than this (GB)')
     p.add_argument('--sdpa-max-tokens', type=int, default=13000, help='skip sdpa beyond this many tokens (time)')
