@@ -27,8 +27,11 @@ PAGES = ['00_core', '16_widgets']
 
 def test_directives_and_links():
     "The pieces that need no browser: directive parsing and notebook → page links."
-    assert build_docs.directives('#| export\n#|slow\nx = 1\n#| not a directive') == ['export', 'slow']
-    assert build_docs.directives('x = 1\n#| slow') == []
+    flags = build_docs.directives('#| export\n#|slow gpu\n#| eval: False\nx = 1\n#| not a directive')
+    assert flags == {'export': '', 'slow': '', 'gpu': '', 'eval': 'false'}
+    assert build_docs.directives('x = 1\n#| slow') == {}
+    assert build_docs.skipped(flags, {'slow'}) == ['slow', 'eval: false']
+    assert build_docs.skipped({'export': ''}, {'slow', 'gpu'}) == []
     md = '[a](03_pos_enc.ipynb) [b](nbs/00_core.ipynb) [c](../nbs/09_matcher.ipynb)'
     assert build_docs.link_pages(md, {'03_pos_enc', '09_matcher'}) == \
         '[a](03_pos_enc.html) [b](nbs/00_core.ipynb) [c](09_matcher.html)'

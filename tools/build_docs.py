@@ -38,14 +38,25 @@ def test_flags() -> set[str]:
     return set(cfg.get('DEFAULT', 'tst_flags', fallback='').split())
 
 
-def directives(source: str) -> list[str]:
-    "The `#| ...` directives at the top of a code cell (`['export']`, `['slow']`, ...)."
-    out = []
+def directives(source: str) -> dict[str, str]:
+    "The `#| ...` directives at the top of a code cell: `{'export': '', 'slow': '', 'eval': 'false', ...}`."
+    out = {}
     for line in source.splitlines():
         m = DIRECTIVE.match(line)
-        if m: out.extend(m.group(1).split())
+        if m:
+            text = m.group(1).strip()
+            if ':' in text:                                      # quarto style: `#| eval: false`
+                key, value = text.split(':', 1)
+                out[key.strip()] = value.strip().lower()
+            else:                                                # nbdev style: `#| export`, `#| slow gpu`
+                out |= {word: '' for word in text.split()}
         elif line.strip(): break
     return out
+
+
+def skipped(flags: dict, skip: set[str]) -> list[str]:
+    "Why a cell is not executed: the test flags it carries, or `eval: false` (as `nbdev_test`)."
+    return sorted(set(flags) & skip) + (['eval: false'] if flags.get('eval') == 'false' else [])
 
 
 def copy_mathjax(dst: Path, src: Path = MATHJAX_SRC):
@@ -79,7 +90,7 @@ def execute(nb_path: Path, timeout: int, skip: set[str]):
 
     class Client(NotebookClient):
         async def async_execute_cell(self, cell, cell_index, execution_count=None, store_history=True):
-            if cell.cell_type == 'code' and skip & set(directives(cell.source)): return cell
+            if cell.cell_type == 'code' and skipped(directives(cell.source), skip): return cell
             return await super().async_execute_cell(cell, cell_index, execution_count, store_history)
 
     nb = nbformat.read(nb_path, as_version=4)
@@ -89,15 +100,19 @@ def execute(nb_path: Path, timeout: int, skip: set[str]):
 
 
 def prepare(nb, built: set[str], skip: set[str]):
-    "Hide `#| hide` cells and directive lines, note skipped cells, and link the notebook pages."
+    "Drop `#| hide` cells, directive lines and cells left empty; note cells not run; link the notebook pages."
     cells = []
     for cell in nb.cells:
         if cell.cell_type == 'markdown': cell.source = link_pages(cell.source, built)
         if cell.cell_type != 'code': cells.append(cell); continue
-        flags = set(directives(cell.source))
-        if 'hide' in flags: continue
+        flags = directives(cell.source)
+        if 'hide' in flags or flags.get('include') == 'false': continue
         cell.source = '\n'.join(l for l in cell.source.splitlines() if not DIRECTIVE.match(l)).strip('\n')
-        if flags & skip: cell.source = f'# not run for this page ({", ".join(sorted(flags & skip))})\n' + cell.source
+        if not cell.source.strip() and not cell.get('outputs'): continue     # e.g. the `#| default_exp` cell
+        why = skipped(flags, skip)
+        if why: cell.source = f'# not run for this page ({", ".join(why)})\n' + cell.source
+        if flags.get('echo') == 'false': cell.metadata.setdefault('tags', []).append('echo-false')
+        if flags.get('output') == 'false': cell.outputs = []
         cells.append(cell)
     nb.cells = cells
     return nb
@@ -111,7 +126,9 @@ def build_page(nb_path: Path, out: Path, built: set[str], timeout: int, execute_
     skip = test_flags()
     nb = execute(nb_path, timeout, skip) if execute_cells else nbformat.read(nb_path, as_version=4)
     nb = prepare(nb, built, skip)
-    exporter = HTMLExporter(template_name='lab', template_file=str(TEMPLATE), mathjax_url=MATHJAX_URL)
+    from traitlets.config import Config
+    config = Config({'TagRemovePreprocessor': {'enabled': True, 'remove_input_tags': {'echo-false'}}})
+    exporter = HTMLExporter(config=config, template_name='lab', template_file=str(TEMPLATE), mathjax_url=MATHJAX_URL)
     body, _ = exporter.from_notebook_node(nb, resources={'metadata': {'name': nb_path.stem}})
     (out / page_name(nb_path)).write_text(body, encoding='utf-8')
     return page_name(nb_path), time.perf_counter() - t0
@@ -151,7 +168,9 @@ def build_index(out: Path, built: set[str], readme: Path = ROOT / 'README.md'):
 def _build_one(args):
     nb_path, out, built, timeout, execute_cells = args
     try: return build_page(nb_path, out, built, timeout, execute_cells) + (None,)
-    except Exception as e: return page_name(nb_path), 0.0, f'{type(e).__name__}: {str(e)[-2000:]}'
+    except Exception as e:
+        (out / page_name(nb_path)).unlink(missing_ok=True)        # no stale page of a notebook that fails now
+        return page_name(nb_path), 0.0, f'{type(e).__name__}: {str(e)[-2000:]}'
 
 
 def build_site(out: Path, notebooks: list[Path], jobs: int = 2, timeout: int = 600, execute_cells: bool = True,
@@ -159,14 +178,15 @@ def build_site(out: Path, notebooks: list[Path], jobs: int = 2, timeout: int = 6
     "Build the pages of `notebooks` and the index into `out`; return the failures (empty when all pages built)."
     out.mkdir(parents=True, exist_ok=True)
     copy_mathjax(out / 'mathjax', mathjax_dir)
-    built = {nb.stem for nb in notebooks}
+    pages = lambda: {p.stem for p in out.glob('*.html')} - {'index'}     # pages built now or by an earlier run
+    built = {nb.stem for nb in notebooks} | pages()
     work = [(nb, out, built, timeout, execute_cells) for nb in notebooks]
     failures = []
     with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
         for name, secs, err in pool.map(_build_one, work):
             log(f'{name:32s} {"FAILED " + err if err else f"{secs:6.1f} s"}')
             if err: failures.append(f'{name}: {err}')
-    build_index(out, built - {Path(f.split(':')[0]).stem for f in failures})
+    build_index(out, pages())
     return failures
 
 
