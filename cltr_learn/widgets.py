@@ -136,7 +136,7 @@ def explore_pos_encoding(height: int, width: int, pad_right: int = 0, num_feats:
     pos = torch.cat((sine_features(y, num_feats, temperature), sine_features(x, num_feats, temperature)), dim=-1)
     return pos[0].permute(2, 0, 1)                             # (H, W, 2F) -> (2F, H, W)
 
-# %% ../nbs/16_widgets.ipynb #4c8261d6
+# %% ../nbs/16_widgets.ipynb #50e05f24
 class PosEncExplorer(Explorer):
     "Sliders over the sine positional encoding: temperature, normalisation, channel, map size and right padding."
     css_class = 'cltr-pe-explorer'
@@ -185,7 +185,7 @@ class PosEncExplorer(Explorer):
     def describe(self, s: dict) -> str:
         return f"code {tuple(s['pos'].shape)} = (2F, H, W); channel {s['channel']} is {s['axis']} {s['kind']}"
 
-# %% ../nbs/16_widgets.ipynb #f426c9a1
+# %% ../nbs/16_widgets.ipynb #2fd5853e
 from .core import to_model_input
 from .synthetic import make_crowd, make_target
 from .model import CLTRConfig, build_model, load_model, attention_maps
@@ -205,7 +205,8 @@ def explorer_model(checkpoint: str | Path | None = None, cfg: CLTRConfig | None 
 
 def default_checkpoint() -> Path | None:
     "`data/cltr_small.safetensors` beside the package if a trained small model was saved there, else None."
-    p = Path(__file__).resolve().parents[1] / 'data' / 'cltr_small.safetensors'
+    import cltr_learn
+    p = Path(cltr_learn.__file__).resolve().parents[1] / 'data' / 'cltr_small.safetensors'
     return p if p.is_file() else None
 
 def explorer_image(image=None, height: int = 512, width: int = 512, n_heads: int = 60, seed: int = 0):
@@ -221,7 +222,7 @@ def explorer_image(image=None, height: int = 512, width: int = 512, n_heads: int
         raise ValueError(f"image: expected a uint8 array of shape (H, W, 3) or an image file, got {a.dtype} {a.shape}")
     return a, None
 
-# %% ../nbs/16_widgets.ipynb #0cfc1cda
+# %% ../nbs/16_widgets.ipynb #29c2aa79
 def _shapes(x, prefix: str = '') -> dict:
     "Flatten tensors inside nested tuples/lists/dicts to `{path: shape}` (None and non-tensors skipped)."
     if isinstance(x, torch.Tensor): return {prefix: tuple(x.shape)}
@@ -261,7 +262,7 @@ def trace_shapes(model: torch.nn.Module, images: torch.Tensor, pad_mask: torch.T
         for h in handles: h.remove()
     return calls, _shapes(out)
 
-# %% ../nbs/16_widgets.ipynb #fc49243e
+# %% ../nbs/16_widgets.ipynb #476a0739
 def _fmt(shape) -> str: return '(' + ', '.join(str(s) for s in shape) + ')'
 
 def _first(shapes: dict): return next(iter(shapes.values()), ())
@@ -350,7 +351,7 @@ class ShapeExplorer(Explorer):
         return (f"{c.backbone}, D={c.hidden_dim}, Q={c.num_queries}, {c.enc_layers}+{c.dec_layers} layers: "
                 f"{len(s['calls'])} module calls traced on the meta device")
 
-# %% ../nbs/16_widgets.ipynb #d62b7912
+# %% ../nbs/16_widgets.ipynb #6e5b373d
 def head_mosaic(maps: torch.Tensor, ncols: int | None = None) -> np.ndarray:
     "Tile per-head maps `(nh, h, w)` into one array, each scaled to its own maximum, NaN between tiles."
     nh, h, w = maps.shape
@@ -378,7 +379,7 @@ def _stride(model, image_hw, feature_hw) -> float:
     s = getattr(getattr(model, 'backbone', None), 'strides', None)
     return float(s[-1]) if s else image_hw[0] / feature_hw[0]
 
-# %% ../nbs/16_widgets.ipynb #45fae107
+# %% ../nbs/16_widgets.ipynb #772bc6fa
 class AttentionExplorer(Explorer):
     "Pick a pixel: encoder self-attention of its token per head; pick a query and a decoder layer: reference, prediction and cross-attention per head."
     css_class = 'cltr-attention-explorer'
@@ -480,13 +481,14 @@ class AttentionExplorer(Explorer):
         h, w = s['feature_size']
         return f"{h}×{w} = {h * w} tokens of stride {s['stride']:g}; {len(s['cross_attn'])} heads; maps scaled per head"
 
-# %% ../nbs/16_widgets.ipynb #3c006492
+# %% ../nbs/16_widgets.ipynb #76e8a108
 def prf1(tp: int, fp: int, fn: int) -> tuple[float, float, float]:
     "(precision, recall, F1) from counts; 0 where a ratio has no denominator."
     p = tp / (tp + fp) if tp + fp else 0.0
     r = tp / (tp + fn) if tp + fn else 0.0
     return p, r, (2 * p * r / (p + r) if p + r else 0.0)
 
+# %% ../nbs/16_widgets.ipynb #5ed2ce7d
 class MatchingExplorer(Explorer):
     "Step through decoder layers: predictions, heads, Hungarian matching lines and the cost terms of one pair; a threshold and σ for P/R/F1."
     css_class = 'cltr-matching-explorer'

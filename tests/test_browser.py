@@ -98,9 +98,12 @@ def page(app_url):
         page.on('pageerror', lambda e: page.errors.append(str(e)))
         page.goto(app_url, wait_until='domcontentloaded', timeout=60_000)
         n = len(EXPLORERS)
-        page.wait_for_function(
-            f"document.querySelectorAll('.cltr-explorer img.widget-image[src^=\"blob:\"]').length >= {n}",
+        page.wait_for_function(                           # every picture drawn, or an error shown (stop early)
+            f"document.querySelectorAll('.cltr-explorer img.widget-image[src^=\"blob:\"]').length >= {n}"
+            " || document.querySelector('.cltr-error') !== null"
+            " || document.body.innerText.includes('There was an error when executing cell')",
             timeout=240_000)
+        assert not shown_errors(page), shown_errors(page)
         yield page
         browser.close()
 
@@ -129,6 +132,13 @@ def move_slider(box, label: str, steps: int = 1):
 def test_page_loads_without_errors(page):
     assert page.locator('.cltr-explorer').count() == len(EXPLORERS)
     assert not shown_errors(page)
+
+
+@NEEDS_CHROMIUM
+def test_kernel_is_this_environment(page):
+    "The page's kernel runs this environment's Python (the project's venv), not another Jupyter's."
+    text = page.locator('.cltr-kernel code').inner_text()
+    assert Path(text).parent == Path(sys.executable).parent, (text, sys.executable)
 
 
 @NEEDS_CHROMIUM

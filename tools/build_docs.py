@@ -1,10 +1,12 @@
 #!/usr/bin/env python
-"""Build the HTML site: execute the notebooks, convert them to HTML with a local MathJax, and make an index
-page from README.md (its curriculum table links to the pages).
+"""Build the HTML site from the executed notebooks, with a local MathJax and an index page made from README.md.
+
+Each notebook is executed and converted to an HTML page; the index is README.md rendered, its curriculum table
+linking to the pages.
 
     python tools/build_docs.py [--out _site] [--jobs 2] [NOTEBOOK ...]
 
-Cells flagged with a test flag of settings.ini (`#| slow`, `#| gpu`) are shown but not executed, as under
+Cells flagged with a test flag of settings.ini (`#| slow`, `#| gpu`) or `#| eval: false` are shown but not run, as under
 `nbdev_test`. MathJax comes from Debian's `libjs-mathjax` (/usr/share/javascript/mathjax) and is copied into
 the site, so pages render math without a network.
 """

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -24,7 +23,7 @@ def voila_command(port: int, notebook: Path = APP) -> list[str]:
     if not voila.exists():
         raise FileNotFoundError(f"{voila} not found: install the development requirements (pip install -e '.[dev]')")
     return [str(voila), str(notebook), '--no-browser', f'--port={port}', '--Voila.ip=127.0.0.1',
-            '--Voila.port_retries=0', '--VoilaConfiguration.extension_denylist=["@jupyter-notebook/lab-extension"]']
+            '--Voila.port_retries=0', '--VoilaConfiguration.extension_denylist=@jupyter-notebook/lab-extension']
 
 
 def voila_env() -> dict:
@@ -36,11 +35,10 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--port', type=int, default=8866, help='port on 127.0.0.1 (default 8866)')
     args = p.parse_args(argv)
+    cmd = voila_command(args.port)
     print(f'Serving the explorers on http://127.0.0.1:{args.port}/ (Ctrl-C stops)', flush=True)
-    try:
-        return subprocess.call(voila_command(args.port), cwd=APP.parent, env=voila_env())
-    except KeyboardInterrupt:
-        return 0
+    os.chdir(APP.parent)
+    os.execve(cmd[0], cmd, voila_env())                      # become the server: signals reach Voila directly
 
 
 if __name__ == '__main__':
