@@ -22,7 +22,7 @@ def merge_heads(x: torch.Tensor) -> torch.Tensor:
     "`(B, nh, N, E)` → `(B, N, nh·E)`."
     return rearrange(x, 'b h n e -> b n (h e)')
 
-# %% ../nbs/05_attention.ipynb #c4c33378
+# %% ../nbs/05_attention.ipynb #15ce8521
 def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, key_padding_mask: torch.Tensor | None = None,
               dropout_p: float = 0.0, need_weights: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
     "q `(B, nh, L, E)`, k `(B, nh, N, E)`, v `(B, nh, N, Ev)`, `key_padding_mask (B, N)` True = ignore → (out `(B, nh, L, Ev)`, weights `(B, nh, L, N)` or None)."
@@ -33,7 +33,9 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, key_padding_mas
         weights = scores.softmax(dim=-1)
         return F.dropout(weights, dropout_p) @ v, weights
     allowed = None if key_padding_mask is None else ~key_padding_mask[:, None, None, :]   # (B, 1, 1, N)
-    return F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, dropout_p=dropout_p), None
+    E, Ev = q.shape[-1], v.shape[-1]
+    if Ev < E: v = F.pad(v, (0, E - Ev))                       # the fused kernel wants equal head widths
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, dropout_p=dropout_p)[..., :Ev], None
 
 # %% ../nbs/05_attention.ipynb #5dd0ecf1
 class MultiheadAttention(nn.Module):

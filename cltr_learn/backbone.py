@@ -13,7 +13,8 @@ from torch import nn
 from torchvision.models._utils import IntermediateLayerGetter
 
 # %% auto #0
-__all__ = ['RESNET_CHANNELS', 'LAYER_STRIDES', 'FrozenBatchNorm2d', 'build_resnet', 'downsample_mask', 'check_inputs', 'Backbone']
+__all__ = ['RESNET_CHANNELS', 'LAYER_STRIDES', 'FrozenBatchNorm2d', 'build_resnet', 'downsample_mask', 'check_inputs',
+           'conv_frozen_bn', 'resnet_stages', 'Backbone']
 
 # %% ../nbs/04_backbone.ipynb #14683fbe
 class FrozenBatchNorm2d(nn.Module):
@@ -94,7 +95,34 @@ def check_inputs(images: torch.Tensor, pad_mask: torch.Tensor | None = None) -> 
     if not (isinstance(pad_mask, torch.Tensor) and pad_mask.dtype == torch.bool and tuple(pad_mask.shape) == (B, H, W)):
         raise ValueError(f"pad_mask: expected a bool tensor of shape (B, H, W) = {(B, H, W)} (True = padding), got {_describe(pad_mask)}")
 
-# %% ../nbs/04_backbone.ipynb #f5f6c875
+# %% ../nbs/04_backbone.ipynb #8359e7dd
+def conv_frozen_bn(x: torch.Tensor, conv: nn.Conv2d, bn: FrozenBatchNorm2d) -> torch.Tensor:
+    "`bn(conv(x))` with the frozen affine map applied in place on the fresh convolution output."
+    scale, shift = bn.scale_shift()
+    return conv(x).mul_(scale[None, :, None, None]).add_(shift[None, :, None, None])
+
+def _resnet_block(block: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    "One torchvision `BasicBlock` or `Bottleneck` with `conv_frozen_bn` and in-place ReLUs."
+    identity = x if block.downsample is None else conv_frozen_bn(x, block.downsample[0], block.downsample[1])
+    out = F.relu(conv_frozen_bn(x, block.conv1, block.bn1), inplace=True)
+    if hasattr(block, 'conv3'):                                       # Bottleneck: 1×1, 3×3, 1×1
+        out = F.relu(conv_frozen_bn(out, block.conv2, block.bn2), inplace=True)
+        out = conv_frozen_bn(out, block.conv3, block.bn3)
+    else:                                                             # BasicBlock: 3×3, 3×3
+        out = conv_frozen_bn(out, block.conv2, block.bn2)
+    return F.relu(out.add_(identity), inplace=True)
+
+def resnet_stages(body: nn.Module, x: torch.Tensor, return_layers: tuple[str, ...]) -> list[torch.Tensor]:
+    "Run the ResNet modules of `body` (conv1, bn1, maxpool, layer1…) on `x` up to the deepest of `return_layers`; return those stages in order."
+    x = body.maxpool(F.relu(conv_frozen_bn(x, body.conv1, body.bn1), inplace=True))
+    out = []
+    for name in ('layer1', 'layer2', 'layer3', 'layer4'):
+        if len(out) == len(return_layers): break
+        for block in body[name]: x = _resnet_block(block, x)
+        if name in return_layers: out.append(x)
+    return out
+
+# %% ../nbs/04_backbone.ipynb #093212a6
 class Backbone(nn.Module):
     "ResNet stages `return_layers` with frozen BN; forward → `[(features (B, C, h, w), mask (B, h, w) | None), ...]`."
     def __init__(self, name: str = 'resnet50', weights: str | os.PathLike | None = None,
@@ -113,5 +141,5 @@ class Backbone(nn.Module):
 
     def forward(self, images: torch.Tensor, pad_mask: torch.Tensor | None = None):
         check_inputs(images, pad_mask)
-        feats = self.body(images).values()
+        feats = resnet_stages(self.body, images, self.return_layers)
         return [(f, None if pad_mask is None else downsample_mask(pad_mask, f.shape[-2:])) for f in feats]

@@ -27,7 +27,7 @@ class MLP(nn.Module):
             x = layer(x) if i == len(self.layers) - 1 else F.relu(layer(x))
         return x
 
-# %% ../nbs/07_decoder.ipynb #092be7e7
+# %% ../nbs/07_decoder.ipynb #bea94126
 class DETRDecoderLayer(nn.Module):
     "DETR's post-norm decoder layer: self-attention, cross-attention to the memory, FFN."
     def __init__(self, d_model: int = 256, nheads: int = 8, dim_feedforward: int = 2048, dropout: float = 0.1):
@@ -45,7 +45,7 @@ class DETRDecoderLayer(nn.Module):
         tgt = self.norm1(tgt + self.dropout1(tgt2))
         tgt2, w_cross = self.cross_attn(tgt + query_pos, memory + pos, memory, key_padding_mask, need_weights)
         tgt = self.norm2(tgt + self.dropout2(tgt2))
-        tgt2 = self.linear2(self.dropout(F.relu(self.linear1(tgt))))
+        tgt2 = self.linear2(self.dropout(F.relu(self.linear1(tgt), inplace=True)))
         return self.norm3(tgt + self.dropout3(tgt2)), w_self, w_cross
 
 class DETRDecoder(nn.Module):
@@ -65,7 +65,7 @@ class DETRDecoder(nn.Module):
             if need_weights: w_self.append(ws); w_cross.append(wc)
         return dict(hs=torch.stack(hs), reference=None, self_attn=w_self, cross_attn=w_cross)
 
-# %% ../nbs/07_decoder.ipynb #8da0f665
+# %% ../nbs/07_decoder.ipynb #57746dbb
 FUSED_PROJECTIONS = {'sa_content_proj': ('sa_qcontent_proj', 'sa_kcontent_proj', 'sa_v_proj'),
                      'sa_pos_proj': ('sa_qpos_proj', 'sa_kpos_proj'),
                      'ca_kv_proj': ('ca_kcontent_proj', 'ca_v_proj')}
@@ -108,7 +108,7 @@ class ConditionalDecoderLayer(nn.Module):
         k = torch.cat((heads(kc), heads(kp).expand(B, -1, -1, -1)), dim=-1)          # (B, nh, N, 2E)
         out, w_cross = attention(q, k, heads(v), key_padding_mask, p, need_weights)  # (B, nh, Q, E)
         tgt = self.norm2(tgt + self.dropout2(self.ca_out_proj(merge_heads(out))))
-        tgt2 = self.linear2(self.dropout(F.relu(self.linear1(tgt))))
+        tgt2 = self.linear2(self.dropout(F.relu(self.linear1(tgt), inplace=True)))
         return self.norm3(tgt + self.dropout3(tgt2)), w_self, w_cross
 
 def fuse_layer_state(sd: dict) -> dict:

@@ -12,7 +12,7 @@ from .attention import MultiheadAttention
 # %% auto #0
 __all__ = ['EncoderLayer', 'Encoder']
 
-# %% ../nbs/06_encoder.ipynb #62c34a93
+# %% ../nbs/06_encoder.ipynb #30334295
 class EncoderLayer(nn.Module):
     "Post-norm encoder layer: self-attention with the positional code on queries/keys, then a ReLU FFN."
     def __init__(self, d_model: int = 256, nheads: int = 8, dim_feedforward: int = 2048, dropout: float = 0.1):
@@ -28,7 +28,7 @@ class EncoderLayer(nn.Module):
         qk = src + pos
         src2, weights = self.self_attn(qk, qk, src, key_padding_mask, need_weights)
         src = self.norm1(src + self.dropout1(src2))
-        src2 = self.linear2(self.dropout(F.relu(self.linear1(src))))
+        src2 = self.linear2(self.dropout(F.relu(self.linear1(src), inplace=True)))
         return self.norm2(src + self.dropout2(src2)), weights
 
 # %% ../nbs/06_encoder.ipynb #90145929
