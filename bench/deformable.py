@@ -135,6 +135,14 @@ def main(argv=None) -> int:
         km = growth_exponent(tk, [r[method]['peak_mb'] for r in done])
         print(f"  {method:10s}: time k = {kt:.2f}, peak memory k = {km:.2f}  "
               f"({len(done)} sizes, {tk[0]}..{tk[-1]} tokens)")
+    same = [r for r in rows if isinstance(r['deformable'], dict) and isinstance(r['dense'], dict)]
+    if 2 <= len(same) < len([r for r in rows if isinstance(r['deformable'], dict)]):
+        tk = [r['tokens'] for r in same]
+        print(f"  deformable over the sizes dense could run: time k = "
+              f"{growth_exponent(tk, [r['deformable']['ms'] for r in same]):.2f}, peak memory k = "
+              f"{growth_exponent(tk, [r['deformable']['peak_mb'] for r in same]):.2f}")
+        print(f"  at {same[-1]['tokens']} tokens dense / deformable: time x{same[-1]['dense']['ms'] / same[-1]['deformable']['ms']:.1f}, "
+              f"peak memory x{same[-1]['dense']['peak_mb'] / same[-1]['deformable']['peak_mb']:.1f}")
     return 0
 
 

@@ -95,7 +95,7 @@ def check_inputs(images: torch.Tensor, pad_mask: torch.Tensor | None = None) -> 
     if not (isinstance(pad_mask, torch.Tensor) and pad_mask.dtype == torch.bool and tuple(pad_mask.shape) == (B, H, W)):
         raise ValueError(f"pad_mask: expected a bool tensor of shape (B, H, W) = {(B, H, W)} (True = padding), got {_describe(pad_mask)}")
 
-# %% ../nbs/04_backbone.ipynb #8359e7dd
+# %% ../nbs/04_backbone.ipynb #7c376999
 def conv_frozen_bn(x: torch.Tensor, conv: nn.Conv2d, bn: FrozenBatchNorm2d) -> torch.Tensor:
     "`bn(conv(x))` with the frozen affine map applied in place on the fresh convolution output."
     scale, shift = bn.scale_shift()
@@ -118,7 +118,7 @@ def resnet_stages(body: nn.Module, x: torch.Tensor, return_layers: tuple[str, ..
     out = []
     for name in ('layer1', 'layer2', 'layer3', 'layer4'):
         if len(out) == len(return_layers): break
-        for block in body[name]: x = _resnet_block(block, x)
+        for block in getattr(body, name): x = _resnet_block(block, x)
         if name in return_layers: out.append(x)
     return out
 
