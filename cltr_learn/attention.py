@@ -22,11 +22,11 @@ def merge_heads(x: torch.Tensor) -> torch.Tensor:
     "`(B, nh, N, E)` → `(B, N, nh·E)`."
     return rearrange(x, 'b h n e -> b n (h e)')
 
-# %% ../nbs/05_attention.ipynb #15ce8521
+# %% ../nbs/05_attention.ipynb #96389868
 def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, key_padding_mask: torch.Tensor | None = None,
               dropout_p: float = 0.0, need_weights: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
     "q `(B, nh, L, E)`, k `(B, nh, N, E)`, v `(B, nh, N, Ev)`, `key_padding_mask (B, N)` True = ignore → (out `(B, nh, L, Ev)`, weights `(B, nh, L, N)` or None)."
-    if need_weights:                                               # the explicit math, weights kept
+    if need_weights or dropout_p > 0:                              # the explicit math (weights kept, or dropout)
         scores = (q * q.shape[-1] ** -0.5) @ k.transpose(-2, -1)   # (B, nh, L, N)
         if key_padding_mask is not None:
             scores = scores.masked_fill(key_padding_mask[:, None, None, :], float('-inf'))
