@@ -35,7 +35,7 @@ __all__ = ['RECIPES', 'CHECKPOINT_NAME', 'TrainConfig', 'official_recipe', 'cpu_
            'BudgetSchedule', 'prepare_model', 'grid_reference_points_', 'build_optimizer', 'StepBatches',
            'NonFiniteLoss', 'train_step', 'synthetic_images', 'predict_all', 'score_predictions', 'choose_threshold',
            'grid_points', 'image_blind_baselines', 'evaluate', 'format_metrics', 'rng_state', 'set_rng_state',
-           'save_checkpoint', 'load_checkpoint', 'new_history', 'fit', 'plot_history', 'setup_distributed',
+           'new_history', 'save_checkpoint', 'load_checkpoint', 'fit', 'plot_history', 'setup_distributed',
            'synthetic_density', 'synthetic_data', 'dataset_data', 'write_run_outputs', 'train_command', 'eval_command',
            'show_prediction', 'demo_command']
 
@@ -312,8 +312,13 @@ def set_rng_state(s: dict) -> None:
     torch.set_rng_state(s['torch'])
     if torch.cuda.is_available() and len(s['cuda']): torch.cuda.set_rng_state_all(list(s['cuda']))
 
-# %% ../nbs/13_training.ipynb #4b410bb5
+# %% ../nbs/13_training.ipynb #0f3ce3e0
 CHECKPOINT_NAME = 'checkpoint.pt'
+
+def new_history() -> dict:
+    "Per-step curves and the evaluations of a run."
+    return dict(step=[], loss=[], loss_ce=[], loss_point=[], lr=[], grad_norm=[], elapsed=[], eval=[])
+
 
 def save_checkpoint(path: str | Path, model: nn.Module, optimizer, scheduler, step: int, tc: TrainConfig,
                     history: dict, elapsed: float = 0.0) -> Path:
@@ -340,7 +345,7 @@ def load_checkpoint(path: str | Path, map_location='cpu') -> dict:
     if missing: raise ValueError(f"checkpoint {str(path)!r} lacks {missing}: not a cltr_learn training checkpoint")
     return ckpt
 
-# %% ../nbs/13_training.ipynb #16260b43
+# %% ../nbs/13_training.ipynb #d357e8a2
 def _dist_info() -> tuple[int, int]:
     "(rank, world size): (0, 1) unless `torch.distributed` is initialised."
     if dist.is_available() and dist.is_initialized(): return dist.get_rank(), dist.get_world_size()
@@ -350,11 +355,7 @@ def _default_device(device=None) -> torch.device:
     if device is not None: return torch.device(device)
     return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
 
-def new_history() -> dict:
-    "Per-step curves and the evaluations of a run."
-    return dict(step=[], loss=[], loss_ce=[], loss_point=[], lr=[], grad_norm=[], elapsed=[], eval=[])
-
-# %% ../nbs/13_training.ipynb #5c52d37c
+# %% ../nbs/13_training.ipynb #f4da9c6f
 def fit(model: nn.Module, train_set, tc: TrainConfig, out_dir: str | Path | None = None, eval_set: list | None = None,
         density: float | None = None, resume: bool = False, minutes: float | None = None, device=None,
         progress: bool = True, log=print) -> dict:
@@ -427,8 +428,9 @@ def fit(model: nn.Module, train_set, tc: TrainConfig, out_dir: str | Path | None
             running = losses['loss'] if running is None else 0.95 * running + 0.05 * losses['loss']
             bar.update(1); bar.set_postfix(loss=f"{running:.3f}", refresh=False)
             if tc.eval_every and step % tc.eval_every == 0: evaluation()
-            if tc.ckpt_every and step % tc.ckpt_every == 0:
-                checkpoint(); bar.write(f"checkpoint at step {step}") if rank == 0 and ckpt_path else None
+            if tc.ckpt_every and step % tc.ckpt_every == 0 and ckpt_path is not None:
+                checkpoint()
+                if rank == 0: bar.write(f"checkpoint at step {step}")
     finally:
         bar.close()
     if not history['eval'] or history['eval'][-1]['step'] != step: evaluation()
