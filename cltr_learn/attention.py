@@ -24,7 +24,7 @@ def merge_heads(x: torch.Tensor) -> torch.Tensor:
     "`(B, nh, N, E)` → `(B, N, nh·E)`."
     return rearrange(x, 'b h n e -> b n (h e)')
 
-# %% ../nbs/05_attention.ipynb #96389868
+# %% ../nbs/05_attention.ipynb #4cb212c8
 def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, key_padding_mask: torch.Tensor | None = None,
               dropout_p: float = 0.0, need_weights: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
     "q `(B, nh, L, E)`, k `(B, nh, N, E)`, v `(B, nh, N, Ev)`, `key_padding_mask (B, N)` True = ignore → (out `(B, nh, L, Ev)`, weights `(B, nh, L, N)` or None)."
@@ -33,7 +33,7 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, key_padding_mas
         if key_padding_mask is not None:
             scores = scores.masked_fill(key_padding_mask[:, None, None, :], float('-inf'))
         weights = scores.softmax(dim=-1)
-        return F.dropout(weights, dropout_p) @ v, weights
+        return F.dropout(weights, dropout_p) @ v, (weights if need_weights else None)
     allowed = None if key_padding_mask is None else ~key_padding_mask[:, None, None, :]   # (B, 1, 1, N)
     E, Ev = q.shape[-1], v.shape[-1]
     if Ev < E: v = F.pad(v, (0, E - Ev))                       # the fused kernel wants equal head widths
