@@ -153,40 +153,34 @@ def grid_reference_points_(model: nn.Module) -> nn.Module:
     w2[0, 0], w2[0, 1], w2[1, 2], w2[1, 3] = 1, -1, 1, -1
     return model
 
-# %% ../nbs/13_training.ipynb #32312548
+# %% ../nbs/13_training.ipynb #5bf8f0f3
 class DenseHead(nn.Module):
-    "Training-only head on the encoder tokens `(B, N, D)` → `(B, N, 3)`: the logit that a head centre lies in the token's cell, and that centre's position in the cell (x, y, before a sigmoid)."
+    "Training-only head: for each encoder token `(B, N, D)`, the logit `(B, N)` that a head centre lies in its cell."
     def __init__(self, hidden_dim: int):
         super().__init__()
-        self.proj = nn.Linear(hidden_dim, 3)
+        self.proj = nn.Linear(hidden_dim, 1)
 
-    def forward(self, memory: torch.Tensor) -> torch.Tensor: return self.proj(memory)
+    def forward(self, memory: torch.Tensor) -> torch.Tensor: return self.proj(memory)[..., 0]
 
-def dense_targets(targets: list, pad_mask: torch.Tensor, feature_size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
-    "`(B, h·w)` 0/1 map of the feature cells holding a ground-truth point, and `(B, h·w, 2)` that point's (x, y) position in its cell, in [0, 1)."
+def dense_targets(targets: list, pad_mask: torch.Tensor, feature_size: tuple[int, int]) -> torch.Tensor:
+    "`(B, h·w)` 0/1 map of the feature cells holding at least one ground-truth point (points normalised by each unpadded image)."
     h, w = feature_size
-    occupied = torch.zeros(len(targets), h * w, device=pad_mask.device)
-    position = torch.zeros(len(targets), h * w, 2, device=pad_mask.device)
+    out = torch.zeros(len(targets), h * w, device=pad_mask.device)
     for b, t in enumerate(targets):
         p = points_in_batch(t['points'].to(pad_mask.device), pad_mask[b])   # (K, 2) normalised by the padded batch
-        x, y = (p[:, 0] * w).clamp(0, w - 1e-4), (p[:, 1] * h).clamp(0, h - 1e-4)   # in feature cells
-        ix, iy = x.long(), y.long()
-        occupied[b, iy * w + ix] = 1
-        position[b, iy * w + ix] = torch.stack([x - ix, y - iy], -1)        # two points in one cell: one of them
-    return occupied, position
+        ix = (p[:, 0] * w).long().clamp(0, w - 1)
+        iy = (p[:, 1] * h).long().clamp(0, h - 1)
+        out[b, iy * w + ix] = 1
+    return out
 
-def dense_loss(dense: torch.Tensor, targets: list, pad_mask: torch.Tensor, feature_size: tuple[int, int]) -> torch.Tensor:
-    "Binary cross-entropy of the occupancy logits over the non-padded tokens, plus the L1 error of the in-cell position over the occupied cells."
+def dense_loss(token_logits: torch.Tensor, targets: list, pad_mask: torch.Tensor, feature_size: tuple[int, int]) -> torch.Tensor:
+    "Binary cross-entropy of the dense head's `token_logits (B, N)` against `dense_targets`, over the non-padded tokens."
     valid = ~downsample_mask(pad_mask, feature_size).flatten(1)              # (B, N)
-    occupied, position = dense_targets(targets, pad_mask, feature_size)
-    dense = dense.float()
-    loss = F.binary_cross_entropy_with_logits(dense[..., 0][valid], occupied[valid])
-    hit = valid & (occupied > 0)
-    if hit.any(): loss = loss + (dense[..., 1:][hit].sigmoid() - position[hit]).abs().sum(-1).mean()
-    return loss
+    tgt = dense_targets(targets, pad_mask, feature_size)
+    return F.binary_cross_entropy_with_logits(token_logits.float()[valid], tgt[valid])
 
 class Trainee(nn.Module):
-    "What the optimiser trains: the model, and the dense head if there is one (then the output also has `dense (B, N, 3)`)."
+    "What the optimiser trains: the model, and the dense head if there is one (then the output also has `token_logits`)."
     def __init__(self, model: nn.Module, dense_head: DenseHead | None = None):
         super().__init__()
         if dense_head is not None and not isinstance(model, CLTR):
@@ -199,7 +193,7 @@ class Trainee(nn.Module):
         enc = m.encode(images, pad_mask)
         dec = m.decoder(enc['memory'], enc['pos'], m.query_embed.weight, enc['key_padding_mask'])
         out = m.predict(dec['hs'], dec['reference'])
-        return out | dict(dense=self.dense_head(enc['memory']), feature_size=enc['feature_size'])
+        return out | dict(token_logits=self.dense_head(enc['memory']), feature_size=enc['feature_size'])
 
 # %% ../nbs/13_training.ipynb #7d04199b
 def _is_backbone(name: str) -> bool: return name.startswith('backbone.') or '.backbone.' in name
@@ -239,7 +233,7 @@ class StepBatches(Dataset):
             samples.append(self.dataset[index])
         return collate(samples)
 
-# %% ../nbs/13_training.ipynb #11a4d754
+# %% ../nbs/13_training.ipynb #619de20c
 def _to_device(batch: dict, device: torch.device) -> tuple:
     nb = device.type == 'cuda'
     targets = [{k: v.to(device, non_blocking=nb) for k, v in t.items()} for t in batch['targets']]
@@ -248,7 +242,7 @@ def _to_device(batch: dict, device: torch.device) -> tuple:
 def _float_outputs(out: dict) -> dict:
     "Model outputs in float32 (the matcher and losses run in full precision under autocast)."
     f = lambda o: dict(pred_logits=o['pred_logits'].float(), pred_points=o['pred_points'].float())
-    extra = {k: out[k] for k in ('dense', 'feature_size') if k in out}
+    extra = {k: out[k] for k in ('token_logits', 'feature_size') if k in out}
     return dict(f(out), aux_outputs=[f(a) for a in out.get('aux_outputs') or []], **extra)
 
 class NonFiniteLoss(FloatingPointError):
@@ -270,8 +264,8 @@ def train_step(model: nn.Module, criterion: nn.Module, batch: dict, optimizer: t
     out = _float_outputs(out)
     if not _all_finite(out['pred_logits'], out['pred_points']): raise NonFiniteLoss("the model's predictions are NaN or infinite")
     losses = criterion(out, targets)
-    if 'dense' in out:                                         # the training-only dense head (a `Trainee`)
-        losses['loss_dense'] = dense_loss(out['dense'], targets, pad_mask, out['feature_size'])
+    if 'token_logits' in out:                                  # the training-only dense head (a `Trainee`)
+        losses['loss_dense'] = dense_loss(out['token_logits'], targets, pad_mask, out['feature_size'])
         losses['loss'] = losses['loss'] + dense_loss_coef * losses['loss_dense']
     if not _all_finite(losses['loss']): raise NonFiniteLoss(f"the loss is {float(losses['loss'])}")
     optimizer.zero_grad(set_to_none=True)
