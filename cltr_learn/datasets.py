@@ -26,15 +26,15 @@ from matplotlib.patches import Rectangle
 
 from .core import to_model_input, show_image, show_points
 from .synthetic import CropDataset, knn_distances
+from .inference import load_image
 
 # %% auto #0
-__all__ = ['IMAGE_SUFFIXES', 'FORMATS', 'UCF50_SPLITS', 'OFFICIAL_SCALES', 'CrowdRecord', 'load_image', 'image_size',
-           'AnnotationWarning', 'clip_inside', 'check_points', 'read_annotation', 'read_points', 'show_record',
-           'show_records', 'parse_spec', 'read_dataset', 'read_shanghaitech', 'read_qnrf', 'read_ucf50', 'read_jhu',
-           'box_sigmas', 'read_nwpu', 'read_custom', 'available_splits', 'default_split', 'official_size',
-           'resize_with_points', 'load_record', 'crop_dataset', 'ReplayRandom', 'official_train_sample',
-           'official_point_map', 'official_val_patches', 'official_patch_to_image', 'dataset_stats', 'format_stats',
-           'data_stats_command']
+__all__ = ['IMAGE_SUFFIXES', 'FORMATS', 'UCF50_SPLITS', 'OFFICIAL_SCALES', 'CrowdRecord', 'image_size', 'AnnotationWarning',
+           'clip_inside', 'check_points', 'read_annotation', 'read_points', 'show_record', 'show_records', 'parse_spec',
+           'read_dataset', 'read_shanghaitech', 'read_qnrf', 'read_ucf50', 'read_jhu', 'box_sigmas', 'read_nwpu',
+           'read_custom', 'available_splits', 'default_split', 'official_size', 'resize_with_points', 'load_record',
+           'crop_dataset', 'ReplayRandom', 'official_train_sample', 'official_point_map', 'official_val_patches',
+           'official_patch_to_image', 'dataset_stats', 'format_stats', 'data_stats_command']
 
 # %% ../nbs/15_datasets.ipynb #40821248
 @dataclass
@@ -55,34 +55,15 @@ class CrowdRecord:
 # %% ../nbs/15_datasets.ipynb #b38504e0
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff')
 
-def load_image(path) -> np.ndarray:
-    "Read an image file as `uint8 (H, W, 3)` RGB (gray repeated, alpha dropped, no EXIF rotation)."
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"image file not found: {path}")
-    try:
-        with Image.open(path) as im:
-            im.load()
-            if im.mode.startswith('I;16'):            # 16-bit gray: scale 0..65535 to 0..255
-                a = np.round(np.asarray(im, dtype=np.float64) / 257).astype(np.uint8)
-            elif im.mode in ('I', 'F'):               # 32-bit gray: clip to 0..255
-                a = np.clip(np.asarray(im, dtype=np.float64), 0, 255).astype(np.uint8)
-            else:
-                a = np.array(im.convert('RGB'))
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        raise ValueError(f"cannot read image {path}: {e} (expected a JPEG, PNG, BMP or TIFF image)") from e
-    if a.ndim == 2: a = np.repeat(a[..., None], 3, axis=-1)    # (H, W) -> (H, W, 3)
-    return np.ascontiguousarray(a)
-
 def image_size(path) -> tuple[int, int]:
     "`(width, height)` of an image file, read from its header only."
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"image file not found: {path}")
+        raise FileNotFoundError(f"image file {str(path)!r} does not exist")
     try:
         with Image.open(path) as im: return im.size
     except (UnidentifiedImageError, OSError, SyntaxError) as e:
-        raise ValueError(f"cannot read image {path}: {e} (expected a JPEG, PNG, BMP or TIFF image)") from e
+        raise ValueError(f"image file {str(path)!r} cannot be read as an image ({e}); expected a JPEG, PNG, BMP or TIFF image") from None
 
 # %% ../nbs/15_datasets.ipynb #97285991
 class AnnotationWarning(UserWarning):

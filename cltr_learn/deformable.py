@@ -275,8 +275,7 @@ class DeformableCLTR(nn.Module):
     def __init__(self, cfg):
         super().__init__()
         self.cfg = cfg
-        D, M = cfg.hidden_dim, int(getattr(cfg, 'num_feature_levels', 4))
-        if M < 1: raise ValueError(f"num_feature_levels: expected >= 1, got {M}")
+        D, M = cfg.hidden_dim, cfg.num_feature_levels
         self.backbone = Backbone(cfg.backbone, cfg.backbone_weights, cfg.train_backbone,
                                  return_layers=('layer2', 'layer3', 'layer4')[-min(M, 3):])
         n_backbone = len(self.backbone.num_channels)
@@ -290,8 +289,8 @@ class DeformableCLTR(nn.Module):
             c_in = D
         self.level_embed = nn.Parameter(torch.empty(M, D))
         layer = dict(d_model=D, d_ffn=cfg.dim_feedforward, dropout=cfg.dropout, n_levels=M, n_heads=cfg.nheads)
-        self.encoder = DeformableEncoder(cfg.enc_layers, n_points=int(getattr(cfg, 'enc_n_points', 4)), **layer)
-        self.decoder = DeformableDecoder(cfg.dec_layers, n_points=int(getattr(cfg, 'dec_n_points', 4)), **layer)
+        self.encoder = DeformableEncoder(cfg.enc_layers, n_points=cfg.enc_n_points, **layer)
+        self.decoder = DeformableDecoder(cfg.dec_layers, n_points=cfg.dec_n_points, **layer)
         self.query_embed = nn.Embedding(cfg.num_queries, 2 * D)          # (Q, 2D): position ‖ content
         self.class_embed = nn.Linear(D, 2)
         self.point_embed = MLP(D, D, 3, 3)

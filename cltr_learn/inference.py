@@ -19,18 +19,30 @@ from .core import to_model_input
 from .batching import pad_batch
 
 # %% auto #0
-__all__ = ['load_rgb', 'crop_grid', 'predict', 'official_count', 'draw_points', 'predict_command']
+__all__ = ['load_image', 'load_rgb', 'crop_grid', 'predict', 'official_count', 'draw_points', 'predict_command']
 
 # %% ../nbs/12_inference.ipynb #93fc1395
+def load_image(path: str | Path) -> np.ndarray:
+    "Read an image file as `uint8 (H, W, 3)` RGB (gray repeated, alpha dropped, 16-bit scaled, no EXIF rotation)."
+    path = Path(path)
+    if not path.is_file(): raise FileNotFoundError(f"image file {str(path)!r} does not exist")
+    try:
+        with Image.open(path) as im:
+            im.load()
+            if im.mode.startswith('I;16'):            # 16-bit gray: 0..65535 -> 0..255
+                a = np.round(np.asarray(im, dtype=np.float64) / 257).astype(np.uint8)
+            elif im.mode in ('I', 'F'):               # 32-bit gray: clipped to 0..255
+                a = np.clip(np.asarray(im, dtype=np.float64), 0, 255).astype(np.uint8)
+            else:
+                a = np.array(im.convert('RGB'))
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise ValueError(f"image file {str(path)!r} cannot be read as an image ({e}); expected a JPEG, PNG, BMP or TIFF image") from None
+    if a.ndim == 2: a = np.repeat(a[..., None], 3, axis=-1)    # (H, W) -> (H, W, 3)
+    return np.ascontiguousarray(a)
+
 def load_rgb(image) -> np.ndarray:
     "A path, PIL image or uint8 array/tensor `(H, W)`, `(H, W, 1)`, `(H, W, 3)` or `(H, W, 4)` → uint8 `(H, W, 3)` array (alpha dropped)."
-    if isinstance(image, (str, Path)):
-        path = Path(image)
-        if not path.is_file(): raise FileNotFoundError(f"image file {str(path)!r} does not exist")
-        try:
-            with Image.open(path) as im: image = np.asarray(im.convert('RGB'))
-        except (UnidentifiedImageError, OSError, ValueError) as e:
-            raise ValueError(f"image file {str(path)!r} cannot be read as an image ({e})") from None
+    if isinstance(image, (str, Path)): image = load_image(image)
     if isinstance(image, Image.Image): image = np.asarray(image.convert('RGB'))
     if isinstance(image, torch.Tensor): image = image.detach().cpu().numpy()
     if not isinstance(image, np.ndarray):

@@ -46,6 +46,9 @@ class CLTRConfig:
     num_queries: int = 500
     decoder: str = 'conditional'               # or 'detr'
     attention: str = 'dense'                   # or 'deformable' (cltr_learn.deformable)
+    num_feature_levels: int = 4                # deformable only: C3-C5 and strided levels above C5
+    enc_n_points: int = 4                      # deformable only: sampling points per head and level, encoder
+    dec_n_points: int = 4                      # deformable only: the same in the decoder
     aux_loss: bool = True
     set_cost_class: float = 2.0
     set_cost_point: float = 5.0
@@ -64,7 +67,7 @@ class CLTRConfig:
                 raise ValueError(f"CLTRConfig.{name}: expected one of {allowed}, got {getattr(self, name)!r}")
         if self.hidden_dim % (2 * self.nheads):
             raise ValueError(f"CLTRConfig.hidden_dim ({self.hidden_dim}) must be a multiple of 2·nheads ({2 * self.nheads})")
-        for name in ('enc_layers', 'dec_layers', 'num_queries', 'dim_feedforward'):
+        for name in ('enc_layers', 'dec_layers', 'num_queries', 'dim_feedforward', 'num_feature_levels', 'enc_n_points', 'dec_n_points'):
             if getattr(self, name) < (0 if name == 'enc_layers' else 1):
                 raise ValueError(f"CLTRConfig.{name}: expected a positive number, got {getattr(self, name)}")
 
