@@ -13,7 +13,7 @@ from einops import rearrange
 from torch import nn
 
 # %% auto #0
-__all__ = ['split_heads', 'merge_heads', 'attention', 'MultiheadAttention']
+__all__ = ['split_heads', 'merge_heads', 'dropout', 'Dropout', 'attention', 'MultiheadAttention']
 
 # %% ../nbs/05_attention.ipynb #182dffdb
 def split_heads(x: torch.Tensor, nheads: int) -> torch.Tensor:
@@ -24,6 +24,29 @@ def merge_heads(x: torch.Tensor) -> torch.Tensor:
     "`(B, nh, N, E)` → `(B, N, nh·E)`."
     return rearrange(x, 'b h n e -> b n (h e)')
 
+# %% ../nbs/05_attention.ipynb #f1680363
+def dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:
+    "Inverted dropout: zero each element with probability `p`, scale the rest by `1/(1 − p)`; on CPU from 16 random bits per element (`p` rounded to a multiple of 2⁻¹⁶)."
+    if not 0 <= p <= 1: raise ValueError(f"dropout: p must be in [0, 1], got {p}")
+    if not training or p == 0: return x
+    if p == 1: return x * 0
+    if x.device.type != 'cpu': return F.dropout(x, p, True)
+    n = x.numel()
+    bits = torch.empty((n + 3) // 4, dtype=torch.int64).random_(-2 ** 63, None)   # 64 random bits: four int16
+    r = bits.view(torch.int16)[:n].view(x.shape)                                  # uniform on [-2^15, 2^15)
+    return torch.where(r >= round(p * 65536) - 32768, x * (1 / (1 - p)), 0.)
+
+class Dropout(nn.Module):
+    "`nn.Dropout`'s behaviour (active in training mode only) with `dropout` inside."
+    def __init__(self, p: float = 0.5):
+        super().__init__()
+        if not 0 <= p <= 1: raise ValueError(f"Dropout: p must be in [0, 1], got {p}")
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor: return dropout(x, self.p, self.training)
+
+    def extra_repr(self) -> str: return f'p={self.p}'
+
 # %% ../nbs/05_attention.ipynb #4cb212c8
 def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, key_padding_mask: torch.Tensor | None = None,
               dropout_p: float = 0.0, need_weights: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -33,7 +56,7 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, key_padding_mas
         if key_padding_mask is not None:
             scores = scores.masked_fill(key_padding_mask[:, None, None, :], float('-inf'))
         weights = scores.softmax(dim=-1)
-        return F.dropout(weights, dropout_p) @ v, (weights if need_weights else None)
+        return dropout(weights, dropout_p) @ v, (weights if need_weights else None)
     allowed = None if key_padding_mask is None else ~key_padding_mask[:, None, None, :]   # (B, 1, 1, N)
     E, Ev = q.shape[-1], v.shape[-1]
     if Ev < E: v = F.pad(v, (0, E - Ev))                       # the fused kernel wants equal head widths

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .attention import MultiheadAttention, attention, split_heads, merge_heads
+from .attention import MultiheadAttention, Dropout, attention, split_heads, merge_heads
 from .pos_enc import sine_embed_points
 
 # %% auto #0
@@ -38,7 +38,7 @@ class DETRDecoderLayer(nn.Module):
         self.cross_attn = MultiheadAttention(d_model, nheads, dropout)
         self.linear1, self.linear2 = nn.Linear(d_model, dim_feedforward), nn.Linear(dim_feedforward, d_model)
         self.norm1, self.norm2, self.norm3 = nn.LayerNorm(d_model), nn.LayerNorm(d_model), nn.LayerNorm(d_model)
-        self.dropout, self.dropout1, self.dropout2, self.dropout3 = (nn.Dropout(dropout) for _ in range(4))
+        self.dropout, self.dropout1, self.dropout2, self.dropout3 = (Dropout(dropout) for _ in range(4))
 
     def forward(self, tgt, memory, pos, query_pos, key_padding_mask=None, need_weights: bool = False):
         "tgt `(B, Q, D)`, memory/pos `(B, N, D)`, query_pos `(Q, D)` → (tgt, self weights `(B, nh, Q, Q)`, cross weights `(B, nh, Q, N)`)."
@@ -88,7 +88,7 @@ class ConditionalDecoderLayer(nn.Module):
         self.ca_qpos_sine_proj, self.ca_out_proj = nn.Linear(D, D), nn.Linear(D, D)
         self.linear1, self.linear2 = nn.Linear(D, dim_feedforward), nn.Linear(dim_feedforward, D)
         self.norm1, self.norm2, self.norm3 = nn.LayerNorm(D), nn.LayerNorm(D), nn.LayerNorm(D)
-        self.dropout, self.dropout1, self.dropout2, self.dropout3 = (nn.Dropout(dropout) for _ in range(4))
+        self.dropout, self.dropout1, self.dropout2, self.dropout3 = (Dropout(dropout) for _ in range(4))
 
     def forward(self, tgt, memory, pos, query_pos, query_sine_embed, key_padding_mask=None, need_weights: bool = False):
         "tgt `(B, Q, D)`, memory `(B, N, D)`, pos `(B or 1, N, D)`, query_pos `(Q, D)`, query_sine_embed `(B or 1, Q, D)` → (tgt, self weights, cross weights)."

@@ -184,12 +184,12 @@ class MSDeformAttn(nn.Module):
         return (out, locations, weights) if return_sampling else out
 
 # %% ../nbs/14_deformable.ipynb #4c745ffb
-from .attention import MultiheadAttention
+from .attention import MultiheadAttention, Dropout
 from .decoder import MLP
 
 def feed_forward(d_model: int, d_ffn: int, dropout: float) -> nn.Sequential:
     "The transformer's position-wise MLP: Linear → ReLU → Dropout → Linear."
-    return nn.Sequential(nn.Linear(d_model, d_ffn), nn.ReLU(), nn.Dropout(dropout), nn.Linear(d_ffn, d_model))
+    return nn.Sequential(nn.Linear(d_model, d_ffn), nn.ReLU(), Dropout(dropout), nn.Linear(d_ffn, d_model))
 
 class DeformableEncoderLayer(nn.Module):
     "Post-norm encoder layer with multi-scale deformable self-attention."
@@ -197,9 +197,9 @@ class DeformableEncoderLayer(nn.Module):
                  n_heads: int = 8, n_points: int = 4):
         super().__init__()
         self.self_attn = MSDeformAttn(d_model, n_levels, n_heads, n_points)
-        self.dropout1, self.norm1 = nn.Dropout(dropout), nn.LayerNorm(d_model)
+        self.dropout1, self.norm1 = Dropout(dropout), nn.LayerNorm(d_model)
         self.ffn = feed_forward(d_model, d_ffn, dropout)
-        self.dropout2, self.norm2 = nn.Dropout(dropout), nn.LayerNorm(d_model)
+        self.dropout2, self.norm2 = Dropout(dropout), nn.LayerNorm(d_model)
 
     def forward(self, src: torch.Tensor, pos: torch.Tensor, reference_points: torch.Tensor,
                 spatial_shapes: torch.Tensor, pad_mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -227,11 +227,11 @@ class DeformableDecoderLayer(nn.Module):
                  n_heads: int = 8, n_points: int = 4):
         super().__init__()
         self.self_attn = MultiheadAttention(d_model, n_heads, dropout)
-        self.dropout1, self.norm1 = nn.Dropout(dropout), nn.LayerNorm(d_model)
+        self.dropout1, self.norm1 = Dropout(dropout), nn.LayerNorm(d_model)
         self.cross_attn = MSDeformAttn(d_model, n_levels, n_heads, n_points)
-        self.dropout2, self.norm2 = nn.Dropout(dropout), nn.LayerNorm(d_model)
+        self.dropout2, self.norm2 = Dropout(dropout), nn.LayerNorm(d_model)
         self.ffn = feed_forward(d_model, d_ffn, dropout)
-        self.dropout3, self.norm3 = nn.Dropout(dropout), nn.LayerNorm(d_model)
+        self.dropout3, self.norm3 = Dropout(dropout), nn.LayerNorm(d_model)
 
     def forward(self, tgt: torch.Tensor, query_pos: torch.Tensor, reference_points: torch.Tensor, memory: torch.Tensor,
                 spatial_shapes: torch.Tensor, pad_mask: torch.Tensor | None = None, return_sampling: bool = False):

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .attention import MultiheadAttention
+from .attention import MultiheadAttention, Dropout
 
 # %% auto #0
 __all__ = ['EncoderLayer', 'Encoder']
@@ -22,7 +22,7 @@ class EncoderLayer(nn.Module):
         self.self_attn = MultiheadAttention(d_model, nheads, dropout)
         self.linear1, self.linear2 = nn.Linear(d_model, dim_feedforward), nn.Linear(dim_feedforward, d_model)
         self.norm1, self.norm2 = nn.LayerNorm(d_model), nn.LayerNorm(d_model)
-        self.dropout, self.dropout1, self.dropout2 = nn.Dropout(dropout), nn.Dropout(dropout), nn.Dropout(dropout)
+        self.dropout, self.dropout1, self.dropout2 = Dropout(dropout), Dropout(dropout), Dropout(dropout)
 
     def forward(self, src: torch.Tensor, pos: torch.Tensor, key_padding_mask: torch.Tensor | None = None,
                 need_weights: bool = False):
