@@ -8,9 +8,10 @@ from __future__ import annotations
 import argparse
 import platform
 import sys
+from pathlib import Path
 
 # %% auto #0
-__all__ = ['info_lines', 'build_parser', 'run', 'main']
+__all__ = ['info_lines', 'build_parser', 'train_command', 'eval_command', 'run', 'main']
 
 # %% ../nbs/17_cli.ipynb #6905bde4
 def info_lines() -> list[str]:
@@ -65,6 +66,82 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument('--split', default=None)
     return p
 
+# %% ../nbs/17_cli.ipynb #69d232fd
+def _fail(message: str, status: int) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return status
+
+def train_command(data: str, out_dir: str, resume: bool = False, recipe: str = 'cpu-fast', steps: int | None = None,
+                  minutes: float | None = None, device: str | None = None) -> int:
+    "`cltr-learn train`: train on `'synthetic'` or `'<format>:<root>'`; checkpoints, curves and metrics go to `out_dir`. Exit status 0 ok, 1 stopped on a NaN, 2 bad input."
+    from dataclasses import replace
+    import torch.distributed as dist
+    from cltr_learn.core import seed_everything
+    from cltr_learn.model import CLTRConfig, build_model
+    from cltr_learn.training import (CHECKPOINT_NAME, NonFiniteLoss, TrainConfig, fit, format_metrics, get_recipe,
+                                     load_checkpoint, setup_distributed, synthetic_data, write_run_outputs)
+    from cltr_learn.datasets import dataset_data
+    try:
+        cfg, tc = get_recipe(recipe)
+        rank, world, dev = setup_distributed(device)
+        ckpt_path = Path(out_dir) / CHECKPOINT_NAME
+        if resume:
+            if not ckpt_path.is_file(): return _fail(f"--resume: no checkpoint {str(ckpt_path)!r}", 2)
+            ckpt = load_checkpoint(ckpt_path)
+            cfg, tc = CLTRConfig.from_dict(ckpt['config']), TrainConfig.from_dict(ckpt['train'])
+        if steps is not None: tc = replace(tc, steps=steps)
+        seed_everything(tc.seed)
+        train, val, density = synthetic_data(cfg, tc) if data == 'synthetic' else dataset_data(data, cfg, tc)
+    except (ValueError, FileNotFoundError, NotADirectoryError) as e:
+        return _fail(str(e), 2)
+    model = build_model(cfg)
+    if rank == 0: print(f"training {recipe if not resume else tc.recipe} on {data}: {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters, "
+                        f"{tc.steps} steps of {tc.batch_size} crops of {cfg.crop_size} px, device {dev}, {world} process(es)")
+    try:
+        history = fit(model, train, tc, out_dir, eval_set=val, density=density, resume=resume, minutes=minutes, device=dev)
+    except NonFiniteLoss as e:
+        return _fail(str(e), 1)
+    if rank == 0:
+        metrics = history['eval'][-1]
+        write_run_outputs(out_dir, model, history, metrics, f"{tc.recipe} on {data}")
+        print(format_metrics(metrics))
+        print(f"wrote {out_dir}/checkpoint.pt, model.safetensors, curves.png, metrics.json")
+    if world > 1: dist.destroy_process_group()
+    return 0
+
+
+# %% ../nbs/17_cli.ipynb #420c9143
+def eval_command(checkpoint: str, data: str, split: str | None = None, threshold: float | None = None,
+                 device: str | None = None) -> int:
+    "`cltr-learn eval`: MAE, MSE, NAE and F1 at σ = 4 and 8 px of a checkpoint on `data`, beside the image-blind baselines."
+    import torch
+    from cltr_learn.model import load_model
+    from cltr_learn.training import (TrainConfig, default_device, evaluate, format_metrics, get_recipe, synthetic_density,
+                                     synthetic_images)
+    from cltr_learn.datasets import default_split, evaluation_items, read_dataset, records_density
+    try:
+        model = load_model(checkpoint, map_location='cpu')
+        dev = default_device(device); model.to(dev)
+        if data == 'synthetic':
+            tc = get_recipe('cpu-fast')[1]
+            try: tc = TrainConfig.from_dict(torch.load(checkpoint, map_location='cpu', weights_only=True)['train'])
+            except Exception: pass                      # a safetensors file: the default recipe's pictures
+            items = synthetic_images(32, tc.image_size, tc.heads, seed=tc.seed + 2000)
+            density, name = synthetic_density(tc), f"{len(items)} held-out synthetic pictures"
+        else:
+            split = split or default_split(data, 'eval')
+            items = evaluation_items(read_dataset(data, split))
+            try: density = records_density(read_dataset(data, default_split(data, 'train')))
+            except (ValueError, FileNotFoundError): density = sum(len(p) for _, p in items) / sum(im.shape[0] * im.shape[1] for im, _ in items)
+            name = f"{data} split {split!r} ({len(items)} images)"
+    except (ValueError, FileNotFoundError, NotADirectoryError) as e:
+        return _fail(str(e), 2)
+    metrics = evaluate(model, items, threshold=threshold, density=density, device=dev)
+    print(f"{checkpoint} on {name}:")
+    print(format_metrics(metrics))
+    return 0
+
+
 # %% ../nbs/17_cli.ipynb #2e7782ee
 def run(args: argparse.Namespace) -> int:
     "Call the library function for the parsed command; return its exit status."
@@ -74,11 +151,9 @@ def run(args: argparse.Namespace) -> int:
         from cltr_learn.training import demo_command
         return demo_command(out_dir=args.out, minutes=args.minutes)
     if args.command == 'train':
-        from cltr_learn.training import train_command
         return train_command(data=args.data, out_dir=args.out, resume=args.resume, recipe=args.recipe,
                              steps=args.steps, minutes=args.minutes, device=args.device)
     if args.command == 'eval':
-        from cltr_learn.training import eval_command
         return eval_command(checkpoint=args.checkpoint, data=args.data, split=args.split,
                             threshold=args.threshold, device=args.device)
     if args.command == 'predict':

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import re
 import sys
 import warnings
@@ -27,6 +28,8 @@ from matplotlib.patches import Rectangle
 from .core import to_model_input, show_image, show_points
 from .synthetic import CropDataset, knn_distances
 from .inference import load_image
+from .model import CLTRConfig
+from .training import TrainConfig
 
 # %% auto #0
 __all__ = ['IMAGE_SUFFIXES', 'FORMATS', 'UCF50_SPLITS', 'OFFICIAL_SCALES', 'CrowdRecord', 'image_size', 'AnnotationWarning',
@@ -34,7 +37,8 @@ __all__ = ['IMAGE_SUFFIXES', 'FORMATS', 'UCF50_SPLITS', 'OFFICIAL_SCALES', 'Crow
            'read_dataset', 'read_shanghaitech', 'read_qnrf', 'read_ucf50', 'read_jhu', 'box_sigmas', 'read_nwpu',
            'read_custom', 'available_splits', 'default_split', 'official_size', 'resize_with_points', 'load_record',
            'crop_dataset', 'ReplayRandom', 'official_train_sample', 'official_point_map', 'official_val_patches',
-           'official_patch_to_image', 'dataset_stats', 'format_stats', 'data_stats_command']
+           'official_patch_to_image', 'evaluation_items', 'records_density', 'dataset_data', 'dataset_stats',
+           'format_stats', 'data_stats_command']
 
 # %% ../nbs/15_datasets.ipynb #40821248
 @dataclass
@@ -640,6 +644,29 @@ def official_patch_to_image(rowcol: np.ndarray, patch_index: int, patch_info) ->
     i, j = divmod(patch_index, nw)
     rc = np.asarray(rowcol, np.float64).reshape(-1, 2)
     return np.stack([rc[:, 1] + j * c - pad_w, rc[:, 0] + i * c - pad_h], axis=1)
+
+# %% ../nbs/15_datasets.ipynb #e0b4c5bc
+def evaluation_items(records: list[CrowdRecord]) -> list[tuple[np.ndarray, np.ndarray]]:
+    "Annotated records → `(image uint8 (H, W, 3), points_px (N, 2))` pairs, resized with the official policy."
+    items = [load_record(r) for r in records if r.points_px is not None]
+    if not items: raise ValueError("no annotated images to evaluate on")
+    return items
+
+def records_density(records: list[CrowdRecord]) -> float:
+    "Heads per pixel of the annotated `records` at the official working size (image headers only, no decoding)."
+    heads, area = 0, 0
+    for r in records:
+        if r.points_px is None: continue
+        w, h = r.image_size or image_size(r.image_path)
+        heads += len(r.points_px); area += math.prod(official_size(h, w))
+    return heads / max(area, 1)
+
+def dataset_data(spec: str, cfg: CLTRConfig, tc: TrainConfig) -> tuple:
+    "(training crops, held-out `(image, points_px)` pairs, training head density) of the data set `'<format>:<root>'`."
+    train_records = read_dataset(spec, default_split(spec, 'train'))
+    train = crop_dataset(train_records, crop_size=cfg.crop_size, flip=tc.flip, scale_aug=tc.scale_aug,
+                         scale_p=tc.scale_p, gray_p=tc.gray_p, max_num=cfg.num_queries, seed=tc.seed)
+    return train, evaluation_items(read_dataset(spec, default_split(spec, 'eval'))), records_density(train_records)
 
 # %% ../nbs/15_datasets.ipynb #f4c813ec
 def dataset_stats(records: list[CrowdRecord]) -> dict:

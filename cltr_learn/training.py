@@ -37,9 +37,9 @@ __all__ = ['RECIPES', 'CHECKPOINT_NAME', 'TrainConfig', 'official_recipe', 'cpu_
            'BudgetSchedule', 'prepare_model', 'grid_reference_points_', 'DenseHead', 'dense_targets', 'dense_loss',
            'Trainee', 'build_optimizer', 'StepBatches', 'NonFiniteLoss', 'train_step', 'synthetic_images',
            'predict_all', 'score_predictions', 'choose_threshold', 'grid_points', 'image_blind_baselines', 'evaluate',
-           'format_metrics', 'rng_state', 'set_rng_state', 'new_history', 'save_checkpoint', 'load_checkpoint', 'fit',
-           'plot_history', 'setup_distributed', 'synthetic_density', 'synthetic_data', 'dataset_data',
-           'write_run_outputs', 'train_command', 'eval_command', 'show_prediction', 'cpu_threads', 'demo_command']
+           'format_metrics', 'rng_state', 'set_rng_state', 'new_history', 'save_checkpoint', 'load_checkpoint',
+           'default_device', 'fit', 'plot_history', 'setup_distributed', 'synthetic_density', 'synthetic_data',
+           'write_run_outputs', 'show_prediction', 'cpu_threads', 'demo_command']
 
 # %% ../nbs/13_training.ipynb #e167fc61
 @dataclass
@@ -407,7 +407,7 @@ def _dist_info() -> tuple[int, int]:
     if dist.is_available() and dist.is_initialized(): return dist.get_rank(), dist.get_world_size()
     return 0, 1
 
-def _default_device(device=None) -> torch.device:
+def default_device(device=None) -> torch.device:
     if device is not None: return torch.device(device)
     return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
 
@@ -417,7 +417,7 @@ def fit(model: nn.Module, train_set, tc: TrainConfig, out_dir: str | Path | None
         progress: bool = True, log=print) -> dict:
     "Train `model` on `train_set` (items are sample dicts) for `tc.steps` steps or `minutes`, whichever ends first; return the history."
     rank, world = _dist_info()
-    device = _default_device(device)
+    device = default_device(device)
     prepare_model(model, tc)
     trainee = Trainee(model, DenseHead(model.cfg.hidden_dim) if tc.dense_loss_coef > 0 else None).to(device).train()
     criterion = build_criterion(model.cfg)
@@ -533,9 +533,9 @@ def setup_distributed(device: str | None = None) -> tuple[int, int, torch.device
     world = int(os.environ.get('WORLD_SIZE', '1'))
     if world <= 1 or (dist.is_available() and dist.is_initialized()):
         rank, world = _dist_info()
-        return rank, world, _default_device(device)
+        return rank, world, default_device(device)
     local = int(os.environ.get('LOCAL_RANK', '0'))
-    dev = _default_device(device)
+    dev = default_device(device)
     if dev.type == 'cuda':
         dev = torch.device('cuda', local); torch.cuda.set_device(dev)
     dist.init_process_group(backend='nccl' if dev.type == 'cuda' else 'gloo')
@@ -553,31 +553,6 @@ def synthetic_data(cfg: CLTRConfig, tc: TrainConfig, n_val: int = 16) -> tuple:
                             max_num=cfg.num_queries)
     return train, synthetic_images(n_val, tc.image_size, tc.heads, seed=tc.seed + 1000), synthetic_density(tc)
 
-def _load_items(records: list) -> list:
-    "Annotated records → `(image, points_px)` pairs, resized with the official policy."
-    from cltr_learn.datasets import load_record
-    items = [load_record(r) for r in records if r.points_px is not None]
-    if not items: raise ValueError("no annotated images to evaluate on")
-    return items
-
-def _records_density(records: list) -> float:
-    "Heads per pixel of annotated `records` at the official working size (image headers only, no decoding)."
-    from cltr_learn.datasets import image_size, official_size
-    heads, area = 0, 0
-    for r in records:
-        if r.points_px is None: continue
-        w, h = r.image_size or image_size(r.image_path)
-        heads += len(r.points_px); area += math.prod(official_size(h, w))
-    return heads / max(area, 1)
-
-def dataset_data(spec: str, cfg: CLTRConfig, tc: TrainConfig) -> tuple:
-    "Training crops, validation pictures and training head density of the data set `'<format>:<root>'`."
-    from cltr_learn.datasets import crop_dataset, default_split, read_dataset
-    train_records = read_dataset(spec, default_split(spec, 'train'))
-    val_records = read_dataset(spec, default_split(spec, 'eval'))
-    train = crop_dataset(train_records, crop_size=cfg.crop_size, flip=tc.flip, scale_aug=tc.scale_aug,
-                         scale_p=tc.scale_p, gray_p=tc.gray_p, max_num=cfg.num_queries, seed=tc.seed)
-    return train, _load_items(val_records), _records_density(train_records)
 
 # %% ../nbs/13_training.ipynb #bb077310
 def write_run_outputs(out_dir: str | Path, model: nn.Module, history: dict, metrics: dict, title: str) -> None:
@@ -587,68 +562,6 @@ def write_run_outputs(out_dir: str | Path, model: nn.Module, history: dict, metr
     fig = plot_history(history, title); fig.savefig(out_dir / 'curves.png', dpi=110); plt.close(fig)
     (out_dir / 'metrics.json').write_text(json.dumps(metrics, indent=1, default=float))
 
-def _fail(message: str, status: int) -> int:
-    print(f"error: {message}", file=sys.stderr)
-    return status
-
-def train_command(data: str, out_dir: str, resume: bool = False, recipe: str = 'cpu-fast', steps: int | None = None,
-                  minutes: float | None = None, device: str | None = None) -> int:
-    "`cltr-learn train`: train on `'synthetic'` or `'<format>:<root>'`; checkpoints, curves and metrics go to `out_dir`. Exit status 0 ok, 1 stopped on a NaN, 2 bad input."
-    try:
-        cfg, tc = get_recipe(recipe)
-        rank, world, dev = setup_distributed(device)
-        ckpt_path = Path(out_dir) / CHECKPOINT_NAME
-        if resume:
-            if not ckpt_path.is_file(): return _fail(f"--resume: no checkpoint {str(ckpt_path)!r}", 2)
-            ckpt = load_checkpoint(ckpt_path)
-            cfg, tc = CLTRConfig.from_dict(ckpt['config']), TrainConfig.from_dict(ckpt['train'])
-        if steps is not None: tc = replace(tc, steps=steps)
-        seed_everything(tc.seed)
-        train, val, density = synthetic_data(cfg, tc) if data == 'synthetic' else dataset_data(data, cfg, tc)
-    except (ValueError, FileNotFoundError, NotADirectoryError) as e:
-        return _fail(str(e), 2)
-    model = build_model(cfg)
-    if rank == 0: print(f"training {recipe if not resume else tc.recipe} on {data}: {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters, "
-                        f"{tc.steps} steps of {tc.batch_size} crops of {cfg.crop_size} px, device {dev}, {world} process(es)")
-    try:
-        history = fit(model, train, tc, out_dir, eval_set=val, density=density, resume=resume, minutes=minutes, device=dev)
-    except NonFiniteLoss as e:
-        return _fail(str(e), 1)
-    if rank == 0:
-        metrics = history['eval'][-1]
-        write_run_outputs(out_dir, model, history, metrics, f"{tc.recipe} on {data}")
-        print(format_metrics(metrics))
-        print(f"wrote {out_dir}/checkpoint.pt, model.safetensors, curves.png, metrics.json")
-    if world > 1: dist.destroy_process_group()
-    return 0
-
-# %% ../nbs/13_training.ipynb #5a2501af
-def eval_command(checkpoint: str, data: str, split: str | None = None, threshold: float | None = None,
-                 device: str | None = None) -> int:
-    "`cltr-learn eval`: MAE, MSE, NAE and F1 at σ = 4 and 8 px of a checkpoint on `data`, beside the image-blind baselines."
-    from cltr_learn.model import load_model
-    try:
-        model = load_model(checkpoint, map_location='cpu')
-        dev = _default_device(device); model.to(dev)
-        if data == 'synthetic':
-            tc = get_recipe('cpu-fast')[1]
-            try: tc = TrainConfig.from_dict(torch.load(checkpoint, map_location='cpu', weights_only=True)['train'])
-            except Exception: pass                      # a safetensors file: the default recipe's pictures
-            items = synthetic_images(32, tc.image_size, tc.heads, seed=tc.seed + 2000)
-            density, name = synthetic_density(tc), f"{len(items)} held-out synthetic pictures"
-        else:
-            from cltr_learn.datasets import default_split, read_dataset
-            split = split or default_split(data, 'eval')
-            items = _load_items(read_dataset(data, split))
-            try: density = _records_density(read_dataset(data, default_split(data, 'train')))
-            except (ValueError, FileNotFoundError): density = sum(len(p) for _, p in items) / sum(im.shape[0] * im.shape[1] for im, _ in items)
-            name = f"{data} split {split!r} ({len(items)} images)"
-    except (ValueError, FileNotFoundError, NotADirectoryError) as e:
-        return _fail(str(e), 2)
-    metrics = evaluate(model, items, threshold=threshold, density=density, device=dev)
-    print(f"{checkpoint} on {name}:")
-    print(format_metrics(metrics))
-    return 0
 
 # %% ../nbs/13_training.ipynb #b6eeb281
 def show_prediction(image: np.ndarray, gt_px: np.ndarray, pred: dict, title: str = '', sigma: float = 8):
