@@ -34,7 +34,8 @@ def dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:
     n = x.numel()
     bits = torch.empty((n + 3) // 4, dtype=torch.int64).random_(-2 ** 63, None)   # 64 random bits: four int16
     r = bits.view(torch.int16)[:n].view(x.shape)                                  # uniform on [-2^15, 2^15)
-    return torch.where(r >= round(p * 65536) - 32768, x * (1 / (1 - p)), 0.)
+    keep = torch.where(r >= round(p * 65536) - 32768, 1 / (1 - p), 0.).to(x.dtype)    # the scaled mask
+    return x * keep                                                               # backward: one product
 
 class Dropout(nn.Module):
     "`nn.Dropout`'s behaviour (active in training mode only) with `dropout` inside."
