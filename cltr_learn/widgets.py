@@ -191,6 +191,7 @@ from .synthetic import make_crowd, make_target
 from .model import CLTRConfig, build_model, load_model, attention_maps
 from .matcher import stack_layers, match_layers, focal_class_cost, target_xyd
 from .metrics import match_points
+from .inference import load_image
 
 def small_config(**overrides) -> CLTRConfig:
     "The explorers' default model: ResNet-18, 2 + 2 layers, 100 queries, D = 256 (any field can be overridden)."
@@ -212,11 +213,7 @@ def default_checkpoint() -> Path | None:
 def explorer_image(image=None, height: int = 512, width: int = 512, n_heads: int = 60, seed: int = 0):
     "(uint8 image (H, W, 3), head points (K, 2) pixel (x, y) or None): `image` (a path or an array) or a synthetic crowd."
     if image is None: return make_crowd(height, width, n_heads, seed)
-    if isinstance(image, (str, Path)):
-        from PIL import Image
-        path = Path(image)
-        if not path.is_file(): raise FileNotFoundError(f"image: no file {str(path)!r}")
-        image = np.asarray(Image.open(path).convert('RGB'))
+    if isinstance(image, (str, Path)): image = load_image(image)
     a = np.asarray(image)
     if a.dtype != np.uint8 or a.ndim != 3 or a.shape[-1] != 3:
         raise ValueError(f"image: expected a uint8 array of shape (H, W, 3) or an image file, got {a.dtype} {a.shape}")
