@@ -6,12 +6,13 @@
 from __future__ import annotations
 
 import argparse
+import math
 import platform
 import sys
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['info_lines', 'build_parser', 'train_command', 'eval_command', 'run', 'main']
+__all__ = ['info_lines', 'positive_int', 'positive_float', 'build_parser', 'train_command', 'eval_command', 'run', 'main']
 
 # %% ../nbs/17_cli.ipynb #6905bde4
 def info_lines() -> list[str]:
@@ -26,6 +27,20 @@ def info_lines() -> list[str]:
             f"cuda: {torch.cuda.get_device_name(0) if cuda else 'not available'}"]
 
 # %% ../nbs/17_cli.ipynb #d3baf70a
+def positive_int(text: str) -> int:
+    "argparse type: an integer of at least 1 (a bad value exits with status 2 and says what was expected)."
+    try: value = int(text)
+    except ValueError: value = 0
+    if value < 1: raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+def positive_float(text: str) -> float:
+    "argparse type: a finite number above 0."
+    try: value = float(text)
+    except ValueError: value = math.nan
+    if not (math.isfinite(value) and value > 0): raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
 def build_parser() -> argparse.ArgumentParser:
     "The `cltr-learn` argument parser."
     p = argparse.ArgumentParser(prog='cltr-learn', description='Train, evaluate and run CLTR crowd localization.')
@@ -35,15 +50,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser('demo', help='train, evaluate and predict on built-in synthetic crowds')
     d.add_argument('--out', default='demo_out', help='output folder (default: demo_out)')
-    d.add_argument('--minutes', type=float, default=None, help='training time budget in minutes')
+    d.add_argument('--steps', type=positive_int, default=None, help="training steps (default: the cpu-fast recipe's)")
+    d.add_argument('--minutes', type=positive_float, default=None, help='also stop training after this many minutes')
+    d.add_argument('--threads', type=positive_int, default=None, help='CPU threads (default: every core this process may use)')
 
     t = sub.add_parser('train', help='train a model')
     t.add_argument('--data', default='synthetic', help="'synthetic' or '<format>:<root>'")
     t.add_argument('--out', required=True, help='run folder: checkpoints, curves, metrics')
     t.add_argument('--resume', action='store_true', help='continue from the last checkpoint in --out')
     t.add_argument('--recipe', default='cpu-fast', help="'official' (the paper's settings) or 'cpu-fast'")
-    t.add_argument('--steps', type=int, default=None, help='number of training steps')
-    t.add_argument('--minutes', type=float, default=None, help='stop after this many minutes')
+    t.add_argument('--steps', type=positive_int, default=None, help='number of training steps')
+    t.add_argument('--minutes', type=positive_float, default=None, help='stop after this many minutes')
     t.add_argument('--device', default=None, help="'cpu', 'cuda', ... (default: cuda if available)")
 
     e = sub.add_parser('eval', help='evaluate a checkpoint: MAE, MSE, NAE and F1 at sigma 4 and 8 px')
@@ -149,7 +166,7 @@ def run(args: argparse.Namespace) -> int:
         print('\n'.join(info_lines())); return 0
     if args.command == 'demo':
         from cltr_learn.training import demo_command
-        return demo_command(out_dir=args.out, minutes=args.minutes)
+        return demo_command(out_dir=args.out, steps=args.steps, minutes=args.minutes, threads=args.threads)
     if args.command == 'train':
         return train_command(data=args.data, out_dir=args.out, resume=args.resume, recipe=args.recipe,
                              steps=args.steps, minutes=args.minutes, device=args.device)

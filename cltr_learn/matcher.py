@@ -5,6 +5,7 @@
 # %% ../nbs/09_matcher.ipynb #514e3790
 from __future__ import annotations
 
+import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 
@@ -14,7 +15,8 @@ from scipy.optimize import linear_sum_assignment
 
 # %% auto #0
 __all__ = ['focal_class_cost', 'target_xyd', 'point_cost', 'check_targets', 'check_finite', 'naive_match', 'stack_layers',
-           'pad_targets', 'cost_matrices', 'match_layers', 'match']
+           'pad_targets', 'cost_matrices', 'match_layers', 'match', 'assignment_margin', 'check_same_matching',
+           'cost_blocks']
 
 # %% ../nbs/09_matcher.ipynb #b1c3748a
 def focal_class_cost(logits: torch.Tensor, alpha: float = 0.25, gamma: float = 2.0, eps: float = 1e-8) -> torch.Tensor:
@@ -149,3 +151,45 @@ def match(outputs: dict, targets: list, cost_class: float = 2.0, cost_point: flo
     "Match a model output dict to `targets`: `[layer][image] -> (pred_idx, tgt_idx)`, aux layers first, final layer last."
     logits, points = stack_layers(outputs, with_aux)
     return match_layers(logits, points, targets, cost_class, cost_point, alpha, gamma)
+
+# %% ../nbs/09_matcher.ipynb #d640f7ef
+def assignment_margin(cost) -> float:
+    "How much dearer than the optimum the best *other* one-to-one assignment of `cost (Q, K)` is: 0 when the optimum is tied."
+    cost = np.asarray(cost, dtype=np.float64)
+    rows, cols = linear_sum_assignment(cost)
+    best, margin = cost[rows, cols].sum(), math.inf
+    for r, c in zip(rows, cols):                       # another assignment leaves out at least one optimal pair
+        banned = cost.copy(); banned[r, c] = math.inf
+        try: rr, cc = linear_sum_assignment(banned)
+        except ValueError: continue                    # infeasible: every assignment needs this pair
+        margin = min(margin, banned[rr, cc].sum() - best)
+    return margin
+
+def check_same_matching(a: list, b: list, costs: list, delta: float = 1e-5) -> None:
+    """Assert that matchings `a` and `b` (`[(pred_idx, tgt_idx)]` per image) are valid and optimal for `costs` (one `(Q, K_b)`
+    block per image) up to `2·K·delta`, and identical wherever the optimum is unique by more than that."""
+    if not len(a) == len(b) == len(costs):
+        raise AssertionError(f"expected one matching per image: {len(a)}, {len(b)} and {len(costs)} cost blocks")
+    for i, (ma, mb, cost) in enumerate(zip(a, b, costs)):
+        cost = np.asarray(cost, dtype=np.float64); Q, K = cost.shape
+        rows, cols = linear_sum_assignment(cost)
+        best, slack = cost[rows, cols].sum(), 2 * K * delta
+        pairs = []
+        for name, (r, c) in (('a', ma), ('b', mb)):
+            r, c = np.asarray(r, dtype=np.int64), np.asarray(c, dtype=np.int64)
+            if sorted(c.tolist()) != list(range(K)) or len(set(r.tolist())) != len(r) or len(r) != K:
+                raise AssertionError(f"image {i}: matching {name} is not one-to-one over the {K} GT points")
+            total = cost[r, c].sum()
+            if abs(total - best) > slack:
+                raise AssertionError(f"image {i}: matching {name} costs {total:.6f}, the optimum {best:.6f} (slack {slack:.1e})")
+            pairs.append(dict(zip(c.tolist(), r.tolist())))               # GT -> query
+        if pairs[0] != pairs[1] and assignment_margin(cost) > slack:
+            raise AssertionError(f"image {i}: the optimum is unique, yet the matchings differ")
+
+# %% ../nbs/09_matcher.ipynb #702ebb1e
+def cost_blocks(pred_logits: torch.Tensor, pred_points: torch.Tensor, targets: list, cost_class: float = 2.0,
+                cost_point: float = 5.0, alpha: float = 0.25, gamma: float = 2.0) -> list:
+    "The matching costs of `pred_logits (L, B, Q, 2)`, `pred_points (L, B, Q, 3)` as `[layer][image] -> (Q, K_b)` blocks."
+    tgt, sizes = pad_targets(targets, pred_points.device)
+    C = cost_matrices(pred_logits, pred_points, tgt, cost_class, cost_point, alpha, gamma)   # (L, B, K_max, Q)
+    return [[C[l, b, :k].T for b, k in enumerate(sizes)] for l in range(C.shape[0])]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import platform
 import random
 import sys
 import time
@@ -39,7 +40,7 @@ __all__ = ['RECIPES', 'CHECKPOINT_NAME', 'TrainConfig', 'official_recipe', 'cpu_
            'predict_all', 'score_predictions', 'choose_threshold', 'grid_points', 'image_blind_baselines', 'evaluate',
            'format_metrics', 'rng_state', 'set_rng_state', 'new_history', 'save_checkpoint', 'load_checkpoint',
            'default_device', 'fit', 'plot_history', 'setup_distributed', 'synthetic_density', 'synthetic_data',
-           'write_run_outputs', 'show_prediction', 'cpu_threads', 'demo_command']
+           'write_run_outputs', 'show_prediction', 'cpu_threads', 'cpu_name', 'demo_command']
 
 # %% ../nbs/13_training.ipynb #e167fc61
 @dataclass
@@ -582,24 +583,41 @@ def show_prediction(image: np.ndarray, gt_px: np.ndarray, pred: dict, title: str
     return fig
 
 def cpu_threads() -> int:
-    "All cores on an idle machine; one thread when the machine is already busy (threads that wait for each other on shared cores are slower than one)."
-    n = os.cpu_count() or 1
-    return 1 if os.getloadavg()[0] > n - 0.5 else n
+    "The cores this process may run on: its CPU affinity (which containers and `taskset` narrow), else every core."
+    try: return len(os.sched_getaffinity(0))
+    except AttributeError: return os.cpu_count() or 1                     # macOS and Windows have no affinity call
 
-def demo_command(out_dir: str = 'demo_out', minutes: float | None = None) -> int:
-    "`cltr-learn demo`: train the `cpu-fast` recipe on synthetic crowds (at most `minutes`, default 10), choose the threshold on validation pictures, evaluate on held-out pictures, predict on a large picture."
+def cpu_name() -> str:
+    "The processor's model name as the OS reports it (Linux: `/proc/cpuinfo`), with its core count."
+    name = platform.processor() or platform.machine()
+    try:
+        name = next(l.split(':', 1)[1].strip() for l in Path('/proc/cpuinfo').read_text().splitlines() if l.startswith('model name'))
+    except (OSError, StopIteration): pass
+    return f"{name}, {os.cpu_count()} cores"
+
+def demo_command(out_dir: str = 'demo_out', steps: int | None = None, minutes: float | None = None,
+                 threads: int | None = None) -> int:
+    """`cltr-learn demo`: train the `cpu-fast` recipe on synthetic crowds for a fixed number of steps (the recipe's, or
+    `steps`; `minutes` adds a time budget), choose the threshold on validation pictures, evaluate on held-out pictures,
+    predict on a large picture. `threads` defaults to every core the process may use."""
+    for name, v in (('steps', steps), ('threads', threads)):
+        if v is not None and (not isinstance(v, int) or v < 1): raise ValueError(f"demo: {name} must be a positive integer, got {v!r}")
+    if minutes is not None and not minutes > 0: raise ValueError(f"demo: minutes must be positive, got {minutes!r}")
     t_start = time.perf_counter()
-    minutes = 10.0 if minutes is None else float(minutes)
-    torch.set_num_threads(cpu_threads())
+    torch.set_num_threads(threads or cpu_threads())
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
     cfg, tc = cpu_fast_recipe()
+    if steps is not None: tc = replace(tc, steps=steps)
     seed_everything(tc.seed)
     train, val, density = synthetic_data(cfg, tc)
     test = synthetic_images(32, tc.image_size, tc.heads, seed=tc.seed + 2000)
     model = build_model(cfg)
+    budget = f", or {minutes:g} min if that ends first" if minutes else ''
     print(f"demo: training the cpu-fast recipe ({sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters) on "
-          f"synthetic crowds for at most {minutes:g} min or {tc.steps} steps, on {torch.get_num_threads()} CPU thread(s)")
+          f"synthetic crowds for {tc.steps} steps{budget}, on {torch.get_num_threads()} thread(s) of {cpu_name()}")
     history = fit(model, train, tc, out, eval_set=val, density=density, minutes=minutes, device='cpu')
+    steps_done, secs = history['step'][-1], history['elapsed'][-1]
+    print(f"trained {steps_done} steps in {secs / 60:.1f} min ({steps_done / max(secs, 1e-9):.2f} steps/s, evaluations included)")
     model.cfg.threshold = choose_threshold(predict_all(model, val), val)
     print(f"threshold chosen on {len(val)} validation pictures (best F1 at 8 px): {model.cfg.threshold:.2f}")
     metrics = evaluate(model, test, density=density)
@@ -609,12 +627,12 @@ def demo_command(out_dir: str = 'demo_out', minutes: float | None = None) -> int
     fig = show_prediction(big, big_gt, big_pred, f"{big.shape[1]}×{big.shape[0]} synthetic crowd, crops of {cfg.crop_size} px: "
                           f"{big_pred['count']} predicted, {len(big_gt)} true, F1@8px {big_m['f1_8']:.2f}")
     fig.savefig(out / 'prediction.png', dpi=100); plt.close(fig)
-    steps, secs = history['step'][-1], history['elapsed'][-1]
     summary = dict(test=metrics, large_image=big_m | dict(seconds=t_big, size=list(big.shape[:2])),
-                   training=dict(steps=steps, seconds=secs, crops_per_second=steps * tc.batch_size / max(secs, 1e-9),
+                   training=dict(steps=steps_done, seconds=secs, crops_per_second=steps_done * tc.batch_size / max(secs, 1e-9),
                                  recipe=tc.recipe, config=cfg.to_dict(), train=asdict(tc)),
+                   machine=dict(cpu=cpu_name(), threads=torch.get_num_threads(), torch=torch.__version__),
                    total_seconds=time.perf_counter() - t_start)
-    write_run_outputs(out, model, history, summary, f"cpu-fast recipe, {steps} steps in {secs / 60:.1f} min")
+    write_run_outputs(out, model, history, summary, f"cpu-fast recipe, {steps_done} steps in {secs / 60:.1f} min")
     print(f"\nheld-out test: {len(test)} synthetic pictures of {tc.image_size}×{tc.image_size} px")
     print(format_metrics(metrics))
     print(f"large picture {big.shape[1]}×{big.shape[0]}: {big_pred['count']} predicted vs {len(big_gt)} true heads, "

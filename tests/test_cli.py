@@ -33,3 +33,18 @@ def test_missing_required_argument_is_named():
     r = cli('predict', 'image.png')
     assert r.returncode == 2
     assert '--checkpoint' in r.stderr
+
+
+def test_demo_rejects_bad_numbers_before_training():
+    for args, name in ((('--threads', '0'), '--threads'), (('--steps', '-3'), '--steps'), (('--minutes', 'nan'), '--minutes')):
+        r = cli('demo', '--out', 'never_written', *args)
+        assert r.returncode == 2, (args, r.returncode, r.stderr[-500:])
+        assert name in r.stderr and 'expected a positive' in r.stderr
+
+
+def test_demo_threads_follow_the_cpu_affinity():
+    code = ("import os; from cltr_learn.training import cpu_threads; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); "
+            "print(cpu_threads())")
+    r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == '1'
