@@ -14,6 +14,8 @@ import torchvision
 from torch import nn
 from torchvision.models._utils import IntermediateLayerGetter
 
+from .core import load_tensors
+
 # %% auto #0
 __all__ = ['RESNET_CHANNELS', 'LAYER_STRIDES', 'FrozenBatchNorm2d', 'build_resnet', 'downsample_mask', 'check_inputs',
            'conv_frozen_bn', 'resnet_stages', 'Backbone']
@@ -51,8 +53,7 @@ LAYER_STRIDES = {'layer1': 4, 'layer2': 8, 'layer3': 16, 'layer4': 32}
 
 def _read_state_dict(path: Path) -> dict:
     "A ResNet state dict from a file (plain, or under 'state_dict'/'model'), 'module.' prefixes removed."
-    try: sd = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as e: raise ValueError(f"backbone_weights: cannot read {str(path)!r} as a PyTorch state dict ({e})") from e
+    sd = load_tensors(path, 'backbone_weights')
     for key in ('state_dict', 'model'):
         if isinstance(sd, dict) and isinstance(sd.get(key), dict): sd = sd[key]
     if not isinstance(sd, dict): raise ValueError(f"backbone_weights: {str(path)!r} holds a {type(sd).__name__}, expected a state dict")

@@ -58,9 +58,14 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument('--data', default='synthetic', help="'synthetic' or '<format>:<root>'")
     t.add_argument('--out', required=True, help='run folder: checkpoints, curves, metrics')
     t.add_argument('--resume', action='store_true', help='continue from the last checkpoint in --out')
+    t.add_argument('--overwrite', action='store_true', help='replace the run already in --out (default: refuse)')
     t.add_argument('--recipe', default='cpu-fast', help="'official' (the paper's settings) or 'cpu-fast'")
     t.add_argument('--steps', type=positive_int, default=None, help='number of training steps')
     t.add_argument('--minutes', type=positive_float, default=None, help='stop after this many minutes')
+    t.add_argument('--checkpoint-every', type=positive_int, default=None, metavar='STEPS',
+                   help="write a checkpoint every STEPS steps (default: the recipe's)")
+    t.add_argument('--checkpoint-minutes', type=positive_float, default=None, metavar='MIN',
+                   help='also write one when MIN minutes passed since the last (default: 10)')
     t.add_argument('--device', default=None, help="'cpu', 'cuda', ... (default: cuda if available)")
 
     e = sub.add_parser('eval', help='evaluate a checkpoint: MAE, MSE, NAE and F1 at sigma 4 and 8 px')
@@ -89,27 +94,49 @@ def _fail(message: str, status: int) -> int:
     return status
 
 def train_command(data: str, out_dir: str, resume: bool = False, recipe: str = 'cpu-fast', steps: int | None = None,
-                  minutes: float | None = None, device: str | None = None) -> int:
+                  minutes: float | None = None, device: str | None = None, overwrite: bool = False,
+                  checkpoint_every: int | None = None, checkpoint_minutes: float | None = None) -> int:
     "`cltr-learn train`: train on `'synthetic'` or `'<format>:<root>'`; checkpoints, curves and metrics go to `out_dir`. Exit status 0 ok, 1 stopped on a NaN, 2 bad input."
-    from dataclasses import replace
+    import contextlib
     import torch.distributed as dist
+    from cltr_learn.training import RunFolderError, RunFolderLock, setup_distributed
+    if resume and overwrite: return _fail("--resume and --overwrite exclude each other", 2)
+    rank, world, dev = setup_distributed(device)
+    lock = RunFolderLock(out_dir) if rank == 0 else contextlib.nullcontext()
+    try:
+        with lock: return _train(data, out_dir, resume, recipe, steps, minutes, overwrite, checkpoint_every,
+                                 checkpoint_minutes, rank, world, dev)
+    except RunFolderError as e:
+        return _fail(str(e), 2)
+    finally:
+        if world > 1: dist.destroy_process_group()
+
+def _train(data, out_dir, resume, recipe, steps, minutes, overwrite, checkpoint_every, checkpoint_minutes, rank, world, dev) -> int:
+    "The body of `train_command`, run while the run folder is locked."
+    from dataclasses import replace
     from cltr_learn.core import seed_everything
     from cltr_learn.model import CLTRConfig, build_model
     from cltr_learn.training import (CHECKPOINT_NAME, NonFiniteLoss, TrainConfig, fit, format_metrics, get_recipe,
-                                     load_checkpoint, setup_distributed, synthetic_data, write_run_outputs)
+                                     load_checkpoint, prepare_run_folder, synthetic_data, write_run_outputs)
     from cltr_learn.datasets import dataset_data
     try:
         cfg, tc = get_recipe(recipe)
-        rank, world, dev = setup_distributed(device)
         ckpt_path = Path(out_dir) / CHECKPOINT_NAME
         if resume:
             if not ckpt_path.is_file(): return _fail(f"--resume: no checkpoint {str(ckpt_path)!r}", 2)
             ckpt = load_checkpoint(ckpt_path)
             cfg, tc = CLTRConfig.from_dict(ckpt['config']), TrainConfig.from_dict(ckpt['train'])
+            if (steps or tc.steps) <= ckpt['step']:
+                return _fail(f"--resume: {str(ckpt_path)!r} is already at step {ckpt['step']} of {steps or tc.steps}, so there "
+                             f"is nothing to train; pass --steps above {ckpt['step']} to continue it", 2)
+        elif rank == 0:
+            prepare_run_folder(out_dir, resume, overwrite)
         if steps is not None: tc = replace(tc, steps=steps)
+        if checkpoint_every is not None: tc = replace(tc, ckpt_every=checkpoint_every)
+        if checkpoint_minutes is not None: tc = replace(tc, ckpt_minutes=checkpoint_minutes)
         seed_everything(tc.seed)
         train, val, density = synthetic_data(cfg, tc) if data == 'synthetic' else dataset_data(data, cfg, tc)
-    except (ValueError, FileNotFoundError, NotADirectoryError) as e:
+    except (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError) as e:
         return _fail(str(e), 2)
     model = build_model(cfg)
     if rank == 0: print(f"training {recipe if not resume else tc.recipe} on {data}: {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters, "
@@ -123,7 +150,6 @@ def train_command(data: str, out_dir: str, resume: bool = False, recipe: str = '
         write_run_outputs(out_dir, model, history, metrics, f"{tc.recipe} on {data}")
         print(format_metrics(metrics))
         print(f"wrote {out_dir}/checkpoint.pt, model.safetensors, curves.png, metrics.json")
-    if world > 1: dist.destroy_process_group()
     return 0
 
 
@@ -140,6 +166,8 @@ def eval_command(checkpoint: str, data: str, split: str | None = None, threshold
         model = load_model(checkpoint, map_location='cpu')
         dev = default_device(device); model.to(dev)
         if data == 'synthetic':
+            if split not in (None, 'test'):
+                return _fail(f"--split: synthetic data has one evaluation split, 'test' (held-out pictures), got {split!r}", 2)
             tc = get_recipe('cpu-fast')[1]
             try: tc = TrainConfig.from_dict(torch.load(checkpoint, map_location='cpu', weights_only=True)['train'])
             except Exception: pass                      # a safetensors file: the default recipe's pictures
@@ -165,11 +193,13 @@ def run(args: argparse.Namespace) -> int:
     if args.command == 'info':
         print('\n'.join(info_lines())); return 0
     if args.command == 'demo':
-        from cltr_learn.training import demo_command
-        return demo_command(out_dir=args.out, steps=args.steps, minutes=args.minutes, threads=args.threads)
+        from cltr_learn.training import RunFolderError, demo_command
+        try: return demo_command(out_dir=args.out, steps=args.steps, minutes=args.minutes, threads=args.threads)
+        except RunFolderError as e: return _fail(str(e), 2)
     if args.command == 'train':
         return train_command(data=args.data, out_dir=args.out, resume=args.resume, recipe=args.recipe,
-                             steps=args.steps, minutes=args.minutes, device=args.device)
+                             steps=args.steps, minutes=args.minutes, device=args.device, overwrite=args.overwrite,
+                             checkpoint_every=args.checkpoint_every, checkpoint_minutes=args.checkpoint_minutes)
     if args.command == 'eval':
         return eval_command(checkpoint=args.checkpoint, data=args.data, split=args.split,
                             threshold=args.threshold, device=args.device)

@@ -13,9 +13,9 @@ import torch
 import matplotlib.pyplot as plt
 
 # %% auto #0
-__all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'xy_to_yx', 'TOY_SIZES', 'TOY_POINTS_PX', 'seed_everything', 'to_model_input',
-           'denormalize', 'yx_to_xy', 'normalize_points', 'denormalize_points', 'toy_batch', 'show_image',
-           'show_points', 'show_mask', 'show_grid']
+__all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'xy_to_yx', 'TOY_SIZES', 'TOY_POINTS_PX', 'seed_everything', 'load_tensors',
+           'to_model_input', 'denormalize', 'yx_to_xy', 'normalize_points', 'denormalize_points', 'toy_batch',
+           'show_image', 'show_points', 'show_mask', 'show_grid']
 
 # %% ../nbs/00_core.ipynb #7fa1ff6f
 def seed_everything(seed: int) -> torch.Generator:
@@ -28,6 +28,14 @@ def seed_everything(seed: int) -> torch.Generator:
     torch.manual_seed(seed)
     os.environ['PYTHONHASHSEED'] = str(seed)
     return torch.Generator().manual_seed(seed)
+
+# %% ../nbs/00_core.ipynb #ea73450e
+def load_tensors(path, what: str = 'checkpoint', map_location='cpu'):
+    "`torch.load(path, weights_only=True)`; a file that cannot be read that way is a `ValueError` naming it and `what` it is not."
+    try: return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:
+        raise ValueError(f"{what} {str(path)!r}: not a file of tensors and plain data written by torch.save "
+                         f"({type(e).__name__}); it was not loaded") from None
 
 # %% ../nbs/00_core.ipynb #2de92a4f
 IMAGENET_MEAN = (0.485, 0.456, 0.406)

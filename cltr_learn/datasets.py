@@ -162,10 +162,10 @@ def _read_jhu_txt(path: Path):
 
 # %% ../nbs/15_datasets.ipynb #02e427db
 def _read_csv(path: Path):
-    "Custom CSV: one head per row `x,y`; an optional header row naming the columns `x` and `y`."
+    "Custom CSV: one head per row `x,y`, or any columns under a header row that names `x` and `y`."
     text = path.read_text(encoding='utf-8-sig')
     rows = [(i, r) for i, r in enumerate(csv.reader(io.StringIO(text)), 1) if any(c.strip() for c in r)]
-    ix, iy = 0, 1
+    ix, iy, width = 0, 1, 2                           # without a header: exactly the two columns x, y
     if rows:
         first = [c.strip().lower() for c in rows[0][1]]
         try:
@@ -174,10 +174,13 @@ def _read_csv(path: Path):
             if 'x' not in first or 'y' not in first:
                 raise ValueError(f"{path}, line {rows[0][0]}: expected a header with columns 'x' and 'y' "
                                  f"or a first row of numbers, got {','.join(rows[0][1])!r}") from None
-            ix, iy = first.index('x'), first.index('y')
+            ix, iy, width = first.index('x'), first.index('y'), None
             rows = rows[1:]
     pts = []
     for i, r in rows:
+        if width is not None and len(r) != width:
+            raise ValueError(f"{path}, line {i}: expected a row 'x,y' of two numbers, got {len(r)} columns {','.join(r)!r}; "
+                             "for more columns add a header row that names the columns 'x' and 'y'") from None
         try:
             pts.append((float(r[ix]), float(r[iy])))
         except (ValueError, IndexError):

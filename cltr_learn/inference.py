@@ -60,6 +60,8 @@ def _model_input(image) -> torch.Tensor:
     if isinstance(image, torch.Tensor) and image.is_floating_point():
         if image.ndim != 3 or image.shape[0] != 3 or min(image.shape[1:]) < 1:
             raise ValueError(f"image: expected a float tensor of shape (3, H, W), got {tuple(image.shape)}")
+        if not torch.isfinite(image).all():
+            raise ValueError(f"image: expected finite values in [0, 1], got {int((~torch.isfinite(image)).sum())} NaN or infinite value(s)")
         if image.numel() and (image.min() < 0 or image.max() > 1):
             raise ValueError("image: expected float values in [0, 1] (pass the image before normalisation)")
         return to_model_input(image.detach().cpu().float())

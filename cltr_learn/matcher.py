@@ -37,7 +37,7 @@ def point_cost(pred_points: torch.Tensor, tgt_points: torch.Tensor) -> torch.Ten
 
 # %% ../nbs/09_matcher.ipynb #38e39906
 def check_targets(targets: list, batch_size: int, num_queries: int) -> None:
-    "Raise a clear error unless `targets` is `batch_size` dicts with `points (K, 2)`, `knn (K,)` and `K <= num_queries`."
+    "Raise a clear error unless `targets` is `batch_size` dicts with `points (K, 2)` in [0, 1], finite `knn (K,)` >= 0 and `K <= num_queries`."
     if not isinstance(targets, (list, tuple)) or len(targets) != batch_size:
         raise ValueError(f"targets: expected a list of {batch_size} dicts (one per image), got "
                          f"{type(targets).__name__} of length {len(targets) if hasattr(targets, '__len__') else '?'}")
@@ -49,6 +49,15 @@ def check_targets(targets: list, batch_size: int, num_queries: int) -> None:
             raise ValueError(f"targets[{b}]: 'points' and 'knn' must be torch tensors, got {type(pts).__name__} and {type(knn).__name__}")
         if pts.ndim != 2 or pts.shape[1] != 2 or knn.shape != (pts.shape[0],):
             raise ValueError(f"targets[{b}]: expected points (K, 2) and knn (K,), got {tuple(pts.shape)} and {tuple(knn.shape)}")
+        outside = ~(torch.isfinite(pts) & (pts >= 0) & (pts <= 1)).all(-1)           # (K,)
+        if outside.any():
+            k = int(outside.nonzero()[0])
+            raise ValueError(f"targets[{b}]: point {k} is {pts[k].tolist()}; expected normalised (x, y) in [0, 1] "
+                             f"({int(outside.sum())} of {len(pts)} points are not)")
+        bad_knn = ~(torch.isfinite(knn) & (knn >= 0))
+        if bad_knn.any():
+            k = int(bad_knn.nonzero()[0])
+            raise ValueError(f"targets[{b}]: knn[{k}] is {float(knn[k])}; expected a finite distance >= 0")
         if pts.shape[0] > num_queries:
             raise ValueError(f"targets[{b}] has {pts.shape[0]} GT points but there are only {num_queries} queries: "
                              "one-to-one matching needs K <= Q (use smaller crops or more queries)")

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
+from .core import load_tensors
 from .pos_enc import sine_pos_encoding
 from .backbone import Backbone, RESNET_CHANNELS, LAYER_STRIDES, check_inputs
 from .encoder import Encoder
@@ -65,11 +66,25 @@ class CLTRConfig:
                               ('decoder', DECODERS), ('attention', ATTENTIONS)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"CLTRConfig.{name}: expected one of {allowed}, got {getattr(self, name)!r}")
+        for name in ('train_backbone', 'aux_loss'):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"CLTRConfig.{name}: expected True or False, got {getattr(self, name)!r}")
+        stride = LAYER_STRIDES[self.feature_layer]
+        for name, low in (('hidden_dim', 1), ('nheads', 1), ('enc_layers', 0), ('dec_layers', 1), ('dim_feedforward', 1),
+                          ('num_queries', 1), ('num_feature_levels', 1), ('enc_n_points', 1), ('dec_n_points', 1),
+                          ('crop_size', stride)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < low:
+                raise ValueError(f"CLTRConfig.{name}: expected an integer >= {low}, got {v!r}")
         if self.hidden_dim % (2 * self.nheads):
             raise ValueError(f"CLTRConfig.hidden_dim ({self.hidden_dim}) must be a multiple of 2·nheads ({2 * self.nheads})")
-        for name in ('enc_layers', 'dec_layers', 'num_queries', 'dim_feedforward', 'num_feature_levels', 'enc_n_points', 'dec_n_points'):
-            if getattr(self, name) < (0 if name == 'enc_layers' else 1):
-                raise ValueError(f"CLTRConfig.{name}: expected a positive number, got {getattr(self, name)}")
+        for name, low, high in (('dropout', 0, 1), ('threshold', 0, 1), ('focal_alpha', 0, 1), ('focal_gamma', 0, math.inf),
+                                ('set_cost_class', 0, math.inf), ('set_cost_point', 0, math.inf),
+                                ('cls_loss_coef', 0, math.inf), ('point_loss_coef', 0, math.inf)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not (math.isfinite(v) and low <= v <= high):
+                raise ValueError(f"CLTRConfig.{name}: expected a number in [{low}, {high}], got {v!r}")
+        if self.dropout == 1: raise ValueError("CLTRConfig.dropout: expected a probability below 1, got 1")
 
     def to_dict(self) -> dict: return asdict(self)
 
@@ -207,9 +222,7 @@ def _read_checkpoint(path: Path, map_location) -> tuple[dict, dict]:
     except ValueError as e:
         if 'CLTR config' in str(e): raise
     except Exception: pass                                        # not a safetensors file: try a torch checkpoint
-    try: ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:
-        raise ValueError(f"checkpoint {str(path)!r}: neither a safetensors file nor a PyTorch checkpoint ({type(e).__name__})") from e
+    ckpt = load_tensors(path, 'checkpoint (neither safetensors nor torch.save)', map_location)
     if not (isinstance(ckpt, dict) and isinstance(ckpt.get('model'), dict) and isinstance(ckpt.get('config'), dict)):
         raise ValueError(f"checkpoint {str(path)!r}: expected a dict with 'model' (state dict) and 'config' (dict)")
     return ckpt['model'], ckpt['config']

@@ -15,6 +15,9 @@ import time
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
+try: import fcntl                        # file locks (POSIX)
+except ImportError: fcntl = None
+
 import numpy as np
 import torch
 import torch.distributed as dist
@@ -24,7 +27,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 import matplotlib.pyplot as plt
 
-from .core import seed_everything
+from .core import load_tensors, seed_everything
 from .batching import collate, points_in_batch
 from .backbone import downsample_mask
 from .synthetic import SyntheticCrowds, make_crowd
@@ -34,11 +37,12 @@ from .metrics import count_metrics, LocalizationScore
 from .inference import predict
 
 # %% auto #0
-__all__ = ['RECIPES', 'CHECKPOINT_NAME', 'TrainConfig', 'official_recipe', 'cpu_fast_recipe', 'get_recipe', 'lr_factor',
-           'BudgetSchedule', 'prepare_model', 'grid_reference_points_', 'DenseHead', 'dense_targets', 'dense_loss',
-           'Trainee', 'build_optimizer', 'StepBatches', 'NonFiniteLoss', 'train_step', 'synthetic_images',
-           'predict_all', 'score_predictions', 'choose_threshold', 'grid_points', 'image_blind_baselines', 'evaluate',
-           'format_metrics', 'rng_state', 'set_rng_state', 'new_history', 'save_checkpoint', 'load_checkpoint',
+__all__ = ['RECIPES', 'CHECKPOINT_NAME', 'LOCK_NAME', 'RUN_FILES', 'TrainConfig', 'official_recipe', 'cpu_fast_recipe',
+           'get_recipe', 'lr_factor', 'BudgetSchedule', 'prepare_model', 'grid_reference_points_', 'DenseHead',
+           'dense_targets', 'dense_loss', 'Trainee', 'build_optimizer', 'StepBatches', 'NonFiniteLoss', 'train_step',
+           'synthetic_images', 'predict_all', 'score_predictions', 'choose_threshold', 'grid_points',
+           'image_blind_baselines', 'evaluate', 'format_metrics', 'rng_state', 'set_rng_state', 'new_history',
+           'save_checkpoint', 'load_checkpoint', 'RunFolderError', 'RunFolderLock', 'prepare_run_folder',
            'default_device', 'fit', 'plot_history', 'setup_distributed', 'synthetic_density', 'synthetic_data',
            'write_run_outputs', 'show_prediction', 'cpu_threads', 'cpu_name', 'demo_command']
 
@@ -68,6 +72,7 @@ class TrainConfig:
     gray_p: float = 0.1
     eval_every: int = 2000            # steps between evaluations (0: only at the end)
     ckpt_every: int = 1000            # steps between checkpoints (the last step always writes one)
+    ckpt_minutes: float = 10.0        # also checkpoint when this many minutes passed since the last one (0: off)
     amp: bool = False                 # bf16 autocast (GPU)
     compile: bool = False             # torch.compile the model (GPU)
     num_workers: int = -1             # data-loader processes; -1: 4 on GPU, 1 on CPU
@@ -78,6 +83,9 @@ class TrainConfig:
         for name in ('steps', 'batch_size'):
             if getattr(self, name) < 1: raise ValueError(f"TrainConfig.{name}: expected a positive integer, got {getattr(self, name)}")
         if not 0 <= self.lr_drop <= 1: raise ValueError(f"TrainConfig.lr_drop: expected a fraction in [0, 1], got {self.lr_drop}")
+        for name in ('eval_every', 'ckpt_every'):
+            if getattr(self, name) < 0: raise ValueError(f"TrainConfig.{name}: expected steps >= 0 (0: off), got {getattr(self, name)}")
+        if not self.ckpt_minutes >= 0: raise ValueError(f"TrainConfig.ckpt_minutes: expected minutes >= 0 (0: off), got {self.ckpt_minutes}")
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
@@ -396,11 +404,50 @@ def load_checkpoint(path: str | Path, map_location='cpu') -> dict:
     "Read a training checkpoint without executing pickled code (`weights_only=True`)."
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f"checkpoint: no file {str(path)!r}")
-    try: ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e: raise ValueError(f"checkpoint {str(path)!r} cannot be read as a training checkpoint: {e}") from e
+    ckpt = load_tensors(path, 'training checkpoint', map_location)
     missing = [k for k in ('model', 'config', 'train', 'optimizer', 'scheduler', 'step', 'rng', 'history') if k not in ckpt]
     if missing: raise ValueError(f"checkpoint {str(path)!r} lacks {missing}: not a cltr_learn training checkpoint")
     return ckpt
+
+# %% ../nbs/13_training.ipynb #8e9d3cb3
+LOCK_NAME = '.lock'
+RUN_FILES = (CHECKPOINT_NAME, 'model.safetensors', 'metrics.json', 'curves.png')
+
+class RunFolderError(RuntimeError):
+    "Raised when a run folder cannot be written or another live process holds its lock."
+
+class RunFolderLock:
+    "Context manager: hold an exclusive OS lock on `folder/.lock` (created, with the holder's process id) for a run's lifetime."
+    def __init__(self, folder: str | Path): self.folder, self.file = Path(folder), None
+
+    def __enter__(self):
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            f = open(self.folder / LOCK_NAME, 'a+')
+        except OSError as e:
+            raise RunFolderError(f"run folder {str(self.folder)!r} cannot be written ({e.strerror}); choose another output folder") from None
+        if fcntl is not None:                                            # POSIX; elsewhere runs are not locked
+            try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                f.seek(0); holder = f.read().strip() or '?'; f.close()
+                raise RunFolderError(f"run folder {str(self.folder)!r} is in use by another run (process {holder}); "
+                                    "wait for it to end or choose another output folder") from None
+        f.seek(0); f.truncate(); f.write(f"{os.getpid()}\n"); f.flush()
+        self.file = f
+        return self
+
+    def __exit__(self, *exc):
+        self.file.close(); self.file = None                               # closing the file releases the lock
+
+def prepare_run_folder(folder: str | Path, resume: bool = False, overwrite: bool = False) -> None:
+    "Refuse to start a new run over an earlier run's files unless `overwrite` (they are then deleted) or `resume`."
+    folder = Path(folder)
+    found = [n for n in RUN_FILES if (folder / n).exists()]
+    if resume or not found: return
+    if not overwrite:
+        raise FileExistsError(f"run folder {str(folder)!r} already holds a run ({', '.join(found)}): "
+                              "resume it (--resume) or replace it (--overwrite)")
+    for n in found: (folder / n).unlink()
 
 # %% ../nbs/13_training.ipynb #ff5c0983
 def _dist_info() -> tuple[int, int]:
@@ -437,6 +484,9 @@ def fit(model: nn.Module, train_set, tc: TrainConfig, out_dir: str | Path | None
         set_rng_state(ckpt['rng'])
         if rank == 0: log(f"resumed from {ckpt_path} at step {step}")
     saved_step = step if resume else None
+    stale = ckpt_path.with_name(ckpt_path.name + '.tmp') if ckpt_path is not None else None
+    if stale is not None and stale.exists() and rank == 0:              # a write cut short by a kill: never a checkpoint
+        stale.unlink(); log(f"removed {stale}, left over from an interrupted checkpoint write")
     net = trainee
     if world > 1:
         net = nn.parallel.DistributedDataParallel(trainee, device_ids=[device.index] if device.type == "cuda" else None,
@@ -452,12 +502,14 @@ def fit(model: nn.Module, train_set, tc: TrainConfig, out_dir: str | Path | None
                desc='train', dynamic_ncols=True)
     running = None
 
+    saved_at = time.perf_counter()
+
     def checkpoint():
-        nonlocal saved_step
+        nonlocal saved_step, saved_at
         if ckpt_path is not None and rank == 0:
             save_checkpoint(ckpt_path, model, optimizer, scheduler, step, tc, history, time.perf_counter() - t0,
                             trainee.dense_head)
-            saved_step = step
+            saved_step, saved_at = step, time.perf_counter()
 
     def evaluation():
         if eval_set and rank == 0:
@@ -487,7 +539,8 @@ def fit(model: nn.Module, train_set, tc: TrainConfig, out_dir: str | Path | None
             running = losses['loss'] if running is None else 0.95 * running + 0.05 * losses['loss']
             bar.update(1); bar.set_postfix(loss=f"{running:.3f}", refresh=False)
             if tc.eval_every and step % tc.eval_every == 0: evaluation()
-            if tc.ckpt_every and step % tc.ckpt_every == 0 and ckpt_path is not None:
+            due = (tc.ckpt_every and step % tc.ckpt_every == 0) or (tc.ckpt_minutes and time.perf_counter() - saved_at >= 60 * tc.ckpt_minutes)
+            if due and ckpt_path is not None:
                 checkpoint()
                 if rank == 0: bar.write(f"checkpoint at step {step}")
     finally:
@@ -603,9 +656,13 @@ def demo_command(out_dir: str = 'demo_out', steps: int | None = None, minutes: f
     for name, v in (('steps', steps), ('threads', threads)):
         if v is not None and (not isinstance(v, int) or v < 1): raise ValueError(f"demo: {name} must be a positive integer, got {v!r}")
     if minutes is not None and not minutes > 0: raise ValueError(f"demo: minutes must be positive, got {minutes!r}")
+    with RunFolderLock(out_dir):                         # one demo per folder; it replaces its own earlier outputs
+        prepare_run_folder(out_dir, overwrite=True)
+        return _demo(Path(out_dir), steps, minutes, threads)
+
+def _demo(out: Path, steps: int | None, minutes: float | None, threads: int | None) -> int:
     t_start = time.perf_counter()
     torch.set_num_threads(threads or cpu_threads())
-    out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
     cfg, tc = cpu_fast_recipe()
     if steps is not None: tc = replace(tc, steps=steps)
     seed_everything(tc.seed)
