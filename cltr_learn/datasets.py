@@ -37,8 +37,8 @@ __all__ = ['IMAGE_SUFFIXES', 'FORMATS', 'UCF50_SPLITS', 'OFFICIAL_SCALES', 'Crow
            'read_dataset', 'read_shanghaitech', 'read_qnrf', 'read_ucf50', 'read_jhu', 'box_sigmas', 'read_nwpu',
            'read_custom', 'available_splits', 'default_split', 'official_size', 'resize_with_points', 'load_record',
            'crop_dataset', 'ReplayRandom', 'official_train_sample', 'official_point_map', 'official_val_patches',
-           'official_patch_to_image', 'evaluation_items', 'records_density', 'dataset_data', 'dataset_stats',
-           'format_stats', 'data_stats_command']
+           'official_patch_to_image', 'evaluation_items', 'records_density', 'validation_split', 'dataset_data',
+           'dataset_stats', 'format_stats', 'data_stats_command']
 
 # %% ../nbs/15_datasets.ipynb #40821248
 @dataclass
@@ -455,6 +455,12 @@ def read_custom(root, split: str = 'all', margin: float = 0.05) -> list[CrowdRec
         warnings.warn(f"{folder}: {len(missing)} of {len(records)} images have no .csv or .json of points and are "
                       f"kept as not annotated: {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}",
                       AnnotationWarning, stacklevel=2)
+    stems = {img.stem for img in _images_in(folder, 'images')}
+    orphans = [p.name for p in sorted(folder.iterdir(), key=_natural_key)
+               if p.suffix.lower() in ('.csv', '.json') and p.stem not in stems]
+    if orphans:
+        warnings.warn(f"{folder}: {len(orphans)} annotation file(s) have no image of the same name and are not used: "
+                      f"{', '.join(orphans[:5])}{' ...' if len(orphans) > 5 else ''}", AnnotationWarning, stacklevel=2)
     return records
 
 # %% ../nbs/15_datasets.ipynb #37ed1a23
@@ -664,12 +670,28 @@ def records_density(records: list[CrowdRecord]) -> float:
         heads += len(r.points_px); area += math.prod(official_size(h, w))
     return heads / max(area, 1)
 
-def dataset_data(spec: str, cfg: CLTRConfig, tc: TrainConfig) -> tuple:
-    "(training crops, held-out `(image, points_px)` pairs, training head density) of the data set `'<format>:<root>'`."
-    train_records = read_dataset(spec, default_split(spec, 'train'))
+def validation_split(records: list[CrowdRecord], fraction: float = 0.1, max_val: int = 50, seed: int = 0) -> tuple[list, list]:
+    "`(train, val)`: a fixed, seeded `fraction` of the annotated `records` (at least 1, at most `max_val`) held out for validation."
+    annotated = [i for i, r in enumerate(records) if r.points_px is not None]
+    if len(annotated) < 2:
+        warnings.warn(f"only {len(annotated)} annotated training image(s): nothing can be held out, so the evaluations "
+                      "during training use the training images themselves", UserWarning, stacklevel=2)
+        return list(records), [records[i] for i in annotated]
+    n_val = min(max_val, max(1, round(fraction * len(annotated))), len(annotated) - 1)
+    order = np.random.default_rng(seed).permutation(annotated)
+    held = set(order[:n_val].tolist())
+    return [r for i, r in enumerate(records) if i not in held], [records[i] for i in sorted(held)]
+
+def dataset_data(spec: str, cfg: CLTRConfig, tc: TrainConfig, log=print) -> tuple:
+    "(training crops, validation `(image, points_px)` pairs, training head density) of `'<format>:<root>'`'s training split."
+    split = default_split(spec, 'train')
+    records = read_dataset(spec, split)
+    train_records, val_records = validation_split(records, seed=tc.seed)
+    log(f"data: {len(train_records)} training and {len(val_records)} validation images, both from split {split!r} "
+        f"(validation seed {tc.seed}); the test images are not used during training")
     train = crop_dataset(train_records, crop_size=cfg.crop_size, flip=tc.flip, scale_aug=tc.scale_aug,
                          scale_p=tc.scale_p, gray_p=tc.gray_p, max_num=cfg.num_queries, seed=tc.seed)
-    return train, evaluation_items(read_dataset(spec, default_split(spec, 'eval'))), records_density(train_records)
+    return train, evaluation_items(val_records), records_density(train_records)
 
 # %% ../nbs/15_datasets.ipynb #f4c813ec
 def dataset_stats(records: list[CrowdRecord]) -> dict:

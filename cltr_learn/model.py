@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 from dataclasses import dataclass, asdict
 from pathlib import Path
 
@@ -209,6 +210,8 @@ def save_model(model: CLTR, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     save_file(state, str(path), metadata={'format': 'cltr_learn', 'config': json.dumps(model.cfg.to_dict())})
+    umask = os.umask(0); os.umask(umask)                 # safetensors writes 0600; give it the mode of any other output
+    os.chmod(path, 0o666 & ~umask)
     return path
 
 def _read_checkpoint(path: Path, map_location) -> tuple[dict, dict]:

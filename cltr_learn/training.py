@@ -44,7 +44,7 @@ __all__ = ['RECIPES', 'CHECKPOINT_NAME', 'LOCK_NAME', 'RUN_FILES', 'TrainConfig'
            'image_blind_baselines', 'evaluate', 'format_metrics', 'rng_state', 'set_rng_state', 'new_history',
            'save_checkpoint', 'load_checkpoint', 'RunFolderError', 'RunFolderLock', 'prepare_run_folder',
            'default_device', 'fit', 'plot_history', 'setup_distributed', 'synthetic_density', 'synthetic_data',
-           'write_run_outputs', 'show_prediction', 'cpu_threads', 'cpu_name', 'demo_command']
+           'write_run_outputs', 'json_safe', 'show_prediction', 'cpu_threads', 'cpu_name', 'demo_command']
 
 # %% ../nbs/13_training.ipynb #e167fc61
 @dataclass
@@ -345,7 +345,9 @@ def evaluate(model: nn.Module, items: list, threshold: float | None = None, dens
 def format_metrics(m: dict) -> str:
     "A small table: the model's MAE, MSE, NAE and F1 at σ = 4 and 8 px, and the baselines when present."
     def row(name, d):
-        mae = f"{d['mae']:8.2f} {100 * d['mae'] / max(m['gt_mean'], 1e-9):6.1f}% {d['mse']:8.2f} {d['nae']:6.3f}"
+        share = f"{100 * d['mae'] / m['gt_mean']:6.1f}%" if m['gt_mean'] > 0 else f"{'n/a':>7}"   # no heads: no share
+        nae = f"{d['nae']:6.3f}" if math.isfinite(d['nae']) else f"{'n/a':>6}"
+        mae = f"{d['mae']:8.2f} {share} {d['mse']:8.2f} {nae}"
         f1 = f"{d['f1_4']:6.3f} {d['f1_8']:6.3f}" if 'f1_4' in d else f"{'-':>6} {'-':>6}"
         return f"{name:<22}{mae} {f1}"
     lines = [f"{'':<22}{'MAE':>8} {'MAE/mean':>7} {'MSE':>8} {'NAE':>6} {'F1@4':>6} {'F1@8':>6}",
@@ -614,7 +616,16 @@ def write_run_outputs(out_dir: str | Path, model: nn.Module, history: dict, metr
     out_dir = Path(out_dir)
     save_model(model, out_dir / 'model.safetensors')
     fig = plot_history(history, title); fig.savefig(out_dir / 'curves.png', dpi=110); plt.close(fig)
-    (out_dir / 'metrics.json').write_text(json.dumps(metrics, indent=1, default=float))
+    (out_dir / 'metrics.json').write_text(json.dumps(json_safe(metrics), indent=1, allow_nan=False))
+
+def json_safe(obj):
+    "`obj` with NaN and infinities as `None` (JSON's `null`; bare `NaN` is not JSON) and NumPy/PyTorch scalars as floats."
+    if isinstance(obj, dict): return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)): return [json_safe(v) for v in obj]
+    if isinstance(obj, (bool, str, type(None))): return obj
+    if isinstance(obj, int) and not isinstance(obj, bool): return obj
+    v = float(obj)
+    return v if math.isfinite(v) else None
 
 
 # %% ../nbs/13_training.ipynb #b6eeb281
