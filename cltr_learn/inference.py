@@ -95,11 +95,12 @@ def _crops(H: int, W: int, crop_size: int, overlap: int):
     ys, ylo, yhi = crop_grid(H, crop_size, overlap); xs, xlo, xhi = crop_grid(W, crop_size, overlap)
     return [(ys[r], xs[q], ylo[r], yhi[r], xlo[q], xhi[q]) for r in range(len(ys)) for q in range(len(xs))]
 
-def _decode(out: dict, boxes: torch.Tensor, threshold: float):
+def _decode(out: dict, boxes: torch.Tensor, crop_size: int, threshold: float):
     "Model output of B crops + per-crop `boxes (B, 8)` = (y0, x0, ylo, yhi, xlo, xhi, h, w) → kept pixel points (N, 2) and scores (N,)."
     scores = out['pred_logits'][..., 1].float().sigmoid().cpu()             # (B, Q) person score
-    y0, x0, ylo, yhi, xlo, xhi, h, w = boxes.T[..., None]                   # each (B, 1)
-    xy = out['pred_points'][..., :2].float().cpu() * torch.stack([w, h], -1)   # (B, Q, 2) crop pixels
+    y0, x0, ylo, yhi, xlo, xhi, h, w = boxes.T[..., None]                   # each (B, 1); h, w: the image part
+    xy = out['pred_points'][..., :2].float().cpu() * crop_size              # (B, Q, 2) pixels of the full crop
+    yhi, xhi = torch.minimum(yhi, h), torch.minimum(xhi, w)                  # owned and on the image, not the filling
     keep = (scores >= threshold) & (xy[..., 0] >= xlo) & (xy[..., 0] < xhi) & (xy[..., 1] >= ylo) & (xy[..., 1] < yhi)
     return (xy + torch.stack([x0, y0], -1))[keep], scores[keep]            # (N, 2) image pixels, (N,)
 
@@ -124,10 +125,10 @@ def predict(model, image, crop_size: int | None = None, overlap: int = 0, thresh
             for i in range(0, len(crops), batch_size):
                 part = crops[i:i + batch_size]
                 tiles = [x[:, y0:y0 + crop_size, x0:x0 + crop_size] for y0, x0, *_ in part]
-                images, pad_mask = pad_batch(tiles, size_divisor=crop_size)     # (B, 3, c, c), (B, c, c)
-                out = model(images.to(device), pad_mask.to(device))
+                images, _ = pad_batch(tiles, size_divisor=crop_size)            # (B, 3, c, c), zeros = the mean colour
+                out = model(images.to(device), None)                            # no mask: full crops, as in training
                 boxes = torch.tensor([(*c, *t.shape[1:]) for c, t in zip(part, tiles)], dtype=torch.float32)  # (B, 8)
-                p, s = _decode(out, boxes, threshold)
+                p, s = _decode(out, boxes, crop_size, threshold)
                 points.append(p); scores.append(s)
     finally:
         if was_training: model.train()
