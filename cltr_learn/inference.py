@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,7 @@ __all__ = ['load_image', 'load_rgb', 'crop_grid', 'predict', 'official_count', '
 def load_image(path: str | Path) -> np.ndarray:
     "Read an image file as `uint8 (H, W, 3)` RGB (gray repeated, alpha dropped, 16-bit scaled, no EXIF rotation)."
     path = Path(path)
+    if path.is_dir(): raise IsADirectoryError(f"image file {str(path)!r} is a folder; expected an image file")
     if not path.is_file(): raise FileNotFoundError(f"image file {str(path)!r} does not exist")
     try:
         with Image.open(path) as im:
@@ -172,10 +174,13 @@ def predict_command(images: list[str], checkpoint: str, threshold: float | None 
         model = load_model(checkpoint)
     except Exception as e:
         print(f"error: cannot load checkpoint {checkpoint!r}: {e}", file=sys.stderr); return 2
-    try:
+    try:                                                   # before any inference: can we write there at all?
         Path(out_dir).mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out_dir): pass
     except OSError as e:
-        print(f"error: cannot create output folder {out_dir!r}: {e}", file=sys.stderr); return 2
+        print(f"error: cannot write to output folder {out_dir!r}: {e.strerror or e}", file=sys.stderr); return 2
+    if threshold is not None and not 0 <= threshold <= 1:
+        print(f"error: --threshold: expected a score in [0, 1], got {threshold}", file=sys.stderr); return 2
     device = 'cuda' if torch.cuda.is_available() else 'cpu'
     model.to(device)
     thr = float(_from_cfg(model, 'threshold', threshold))

@@ -141,3 +141,32 @@ def test_cli_bad_checkpoint(images, tmp_path):
     assert r.returncode != 0
     assert 'junk.safetensors' in r.stderr
     assert 'Traceback' not in r.stderr
+
+
+# ---------------------------------------------------------------- bad arguments are named before any work
+def test_bad_threshold_is_one_argument_error(ckpt, images, tmp_path):
+    r = cli(images['rgb'], images['gray'], '--checkpoint', ckpt, '--threshold', '5', '--out', tmp_path / 'out')
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.count('--threshold') == 1 and 'expected a score in [0, 1], got 5' in r.stderr
+    assert not (tmp_path / 'out' / 'crowd.png').exists()
+
+
+def test_unwritable_output_folder_fails_before_inference(ckpt, images, tmp_path):
+    (tmp_path / 'a_file').write_text('not a folder')
+    r = cli(images['rgb'], '--checkpoint', ckpt, '--out', tmp_path / 'a_file' / 'out')
+    assert r.returncode == 2, r.stderr
+    assert 'cannot write to output folder' in r.stderr and 'Traceback' not in r.stderr
+    assert 'heads ->' not in r.stdout                       # no image was processed
+
+
+def test_folder_given_as_an_image_is_called_a_folder(ckpt, images, tmp_path):
+    r = cli(images['rgb'].parent, '--checkpoint', ckpt, '--out', tmp_path / 'out')
+    assert r.returncode == 1, r.stderr
+    assert 'is a folder; expected an image file' in r.stderr and 'does not exist' not in r.stderr
+
+
+def test_text_file_as_checkpoint_is_not_a_checkpoint_and_gets_no_unsafe_advice(images, tmp_path):
+    (tmp_path / 'checkpoint.pt').write_text('hello')
+    r = cli(images['rgb'], '--checkpoint', tmp_path / 'checkpoint.pt', '--out', tmp_path / 'out')
+    assert r.returncode == 2, r.stderr
+    assert 'checkpoint.pt' in r.stderr and 'not a file of tensors' in r.stderr and 'weights_only=False' not in r.stderr
