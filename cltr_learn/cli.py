@@ -12,7 +12,8 @@ import sys
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['info_lines', 'positive_int', 'positive_float', 'build_parser', 'train_command', 'eval_command', 'run', 'main']
+__all__ = ['info_lines', 'positive_int', 'positive_float', 'score', 'build_parser', 'train_command', 'eval_command', 'run',
+           'main']
 
 # %% ../nbs/17_cli.ipynb #6905bde4
 def info_lines() -> list[str]:
@@ -39,6 +40,13 @@ def positive_float(text: str) -> float:
     try: value = float(text)
     except ValueError: value = math.nan
     if not (math.isfinite(value) and value > 0): raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+def score(text: str) -> float:
+    "argparse type: a score threshold in [0, 1]."
+    try: value = float(text)
+    except ValueError: value = math.nan
+    if not 0 <= value <= 1: raise argparse.ArgumentTypeError(f"expected a score in [0, 1], got {text!r}")
     return value
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,13 +80,13 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument('--checkpoint', required=True)
     e.add_argument('--data', default='synthetic', help="'synthetic' or '<format>:<root>'")
     e.add_argument('--split', default=None, help='split to evaluate (default: the test/val split)')
-    e.add_argument('--threshold', type=float, default=None)
+    e.add_argument('--threshold', type=score, default=None)
     e.add_argument('--device', default=None)
 
     r = sub.add_parser('predict', help='predict head points on images; writes an overlay PNG and a JSON per image')
     r.add_argument('images', nargs='+', metavar='IMAGE')
     r.add_argument('--checkpoint', required=True)
-    r.add_argument('--threshold', type=float, default=None)
+    r.add_argument('--threshold', type=score, default=None)
     r.add_argument('--out', default='predictions')
 
     data = sub.add_parser('data', help='inspect a data set')

@@ -522,7 +522,8 @@ def fit(model: nn.Module, train_set, tc: TrainConfig, out_dir: str | Path | None
             history['eval'].append(dict(step=step, elapsed=time.perf_counter() - t0, **ev))
             b = ev.get('baselines', {})
             extra = (f" | baselines: mean-count MAE {b['mean_count']['mae']:.2f}, grid F1@8 {b['grid']['f1_8']:.3f}" if b else '')
-            bar.write(f"step {step}: MAE {ev['mae']:.2f} ({100 * ev['mae'] / max(ev['gt_mean'], 1e-9):.0f}% of the mean count), "
+            share = f"{100 * ev['mae'] / ev['gt_mean']:.0f}% of the mean count" if ev['gt_mean'] > 0 else 'no true heads'
+            bar.write(f"step {step}: MAE {ev['mae']:.2f} ({share}), "
                       f"F1@4 {ev['f1_4']:.3f}, F1@8 {ev['f1_8']:.3f}{extra}")
 
     try:
