@@ -5,7 +5,6 @@
 # %% ../nbs/00_core.ipynb #b65de205
 from __future__ import annotations
 
-import os
 import random
 
 import numpy as np
@@ -25,8 +24,7 @@ def seed_everything(seed: int) -> torch.Generator:
     seed = int(seed)
     random.seed(seed)
     np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-    os.environ['PYTHONHASHSEED'] = str(seed)
+    torch.manual_seed(seed)                 # (str hashing is seeded when the interpreter starts, not here)
     return torch.Generator().manual_seed(seed)
 
 # %% ../nbs/00_core.ipynb #ea73450e
