@@ -138,7 +138,7 @@ def _train(data, out_dir, resume, recipe, steps, minutes, overwrite, checkpoint_
                 return _fail(f"--resume: {str(ckpt_path)!r} is already at step {ckpt['step']} of {steps or tc.steps}, so there "
                              f"is nothing to train; pass --steps above {ckpt['step']} to continue it", 2)
         elif rank == 0:
-            prepare_run_folder(out_dir, resume, overwrite)
+            prepare_run_folder(out_dir, overwrite=overwrite)
         if steps is not None: tc = replace(tc, steps=steps)
         if checkpoint_every is not None: tc = replace(tc, ckpt_every=checkpoint_every)
         if checkpoint_minutes is not None: tc = replace(tc, ckpt_minutes=checkpoint_minutes)

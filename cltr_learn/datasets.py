@@ -445,7 +445,8 @@ def read_custom(root, split: str = 'all', margin: float = 0.05) -> list[CrowdRec
         raise FileNotFoundError(f"folder not found: {folder} (expected split {split!r} as a sub-folder of {root}; "
                                 f"found {subs}, or use split 'all' for the images directly in {root})")
     records, missing = [], []
-    for img in _images_in(folder, 'images with a .csv or .json of points beside each'):
+    images = _images_in(folder, 'images with a .csv or .json of points beside each')
+    for img in images:
         found = [p for p in (img.with_suffix('.csv'), img.with_suffix('.json')) if p.is_file()]
         if len(found) > 1:
             raise ValueError(f"{img}: two annotation files {[p.name for p in found]}; expected exactly one .csv or .json")
@@ -455,7 +456,7 @@ def read_custom(root, split: str = 'all', margin: float = 0.05) -> list[CrowdRec
         warnings.warn(f"{folder}: {len(missing)} of {len(records)} images have no .csv or .json of points and are "
                       f"kept as not annotated: {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}",
                       AnnotationWarning, stacklevel=2)
-    stems = {img.stem for img in _images_in(folder, 'images')}
+    stems = {img.stem for img in images}
     orphans = [p.name for p in sorted(folder.iterdir(), key=_natural_key)
                if p.suffix.lower() in ('.csv', '.json') and p.stem not in stems]
     if orphans:

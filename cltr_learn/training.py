@@ -42,9 +42,10 @@ __all__ = ['RECIPES', 'CHECKPOINT_NAME', 'LOCK_NAME', 'RUN_FILES', 'TrainConfig'
            'dense_targets', 'dense_loss', 'Trainee', 'build_optimizer', 'StepBatches', 'NonFiniteLoss', 'train_step',
            'synthetic_images', 'predict_all', 'score_predictions', 'choose_threshold', 'grid_points',
            'image_blind_baselines', 'evaluate', 'format_metrics', 'rng_state', 'set_rng_state', 'new_history',
-           'save_checkpoint', 'load_checkpoint', 'RunFolderError', 'RunFolderLock', 'prepare_run_folder',
-           'default_device', 'fit', 'plot_history', 'setup_distributed', 'synthetic_density', 'synthetic_data',
-           'write_run_outputs', 'json_safe', 'show_prediction', 'cpu_threads', 'cpu_name', 'demo_command']
+           'temporary_path', 'save_checkpoint', 'load_checkpoint', 'RunFolderError', 'RunFolderLock',
+           'prepare_run_folder', 'default_device', 'fit', 'plot_history', 'setup_distributed', 'synthetic_density',
+           'synthetic_data', 'write_run_outputs', 'json_safe', 'show_prediction', 'cpu_threads', 'cpu_name',
+           'demo_command']
 
 # %% ../nbs/13_training.ipynb #e167fc61
 @dataclass
@@ -388,6 +389,10 @@ def new_history() -> dict:
     return dict(step=[], loss=[], loss_ce=[], loss_point=[], lr=[], grad_norm=[], elapsed=[], eval=[])
 
 
+def temporary_path(path: Path) -> Path:
+    "Where `save_checkpoint` writes `path` before renaming it: `path` + '.tmp'."
+    return path.with_name(path.name + '.tmp')
+
 def save_checkpoint(path: str | Path, model: nn.Module, optimizer, scheduler, step: int, tc: TrainConfig,
                     history: dict, elapsed: float = 0.0, dense_head: nn.Module | None = None) -> Path:
     "Write a training checkpoint atomically (temporary file, then rename): model, config, optimiser, scheduler, step, RNG states, history."
@@ -397,7 +402,7 @@ def save_checkpoint(path: str | Path, model: nn.Module, optimizer, scheduler, st
     ckpt = dict(model=cpu(model), config=model.cfg.to_dict(), train=asdict(tc), optimizer=optimizer.state_dict(),
                 scheduler=scheduler.state_dict(), step=int(step), elapsed=float(elapsed), rng=rng_state(),
                 history=history, dense_head=cpu(dense_head) if dense_head is not None else None)
-    tmp = path.with_name(path.name + '.tmp')
+    tmp = temporary_path(path)
     with open(tmp, 'wb') as f:
         torch.save(ckpt, f)
         f.flush(); os.fsync(f.fileno())
@@ -489,7 +494,7 @@ def fit(model: nn.Module, train_set, tc: TrainConfig, out_dir: str | Path | None
         set_rng_state(ckpt['rng'])
         if rank == 0: log(f"resumed from {ckpt_path} at step {step}")
     saved_step = step if resume else None
-    stale = ckpt_path.with_name(ckpt_path.name + '.tmp') if ckpt_path is not None else None
+    stale = temporary_path(ckpt_path) if ckpt_path is not None else None
     if stale is not None and stale.exists() and rank == 0:              # a write cut short by a kill: never a checkpoint
         stale.unlink(); log(f"removed {stale}, left over from an interrupted checkpoint write")
     net = trainee
@@ -626,8 +631,7 @@ def json_safe(obj):
     "`obj` with NaN and infinities as `None` (JSON's `null`; bare `NaN` is not JSON) and NumPy/PyTorch scalars as floats."
     if isinstance(obj, dict): return {k: json_safe(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)): return [json_safe(v) for v in obj]
-    if isinstance(obj, (bool, str, type(None))): return obj
-    if isinstance(obj, int) and not isinstance(obj, bool): return obj
+    if isinstance(obj, (bool, int, str, type(None))): return obj
     v = float(obj)
     return v if math.isfinite(v) else None
 
@@ -676,7 +680,7 @@ def demo_command(out_dir: str = 'demo_out', steps: int | None = None, minutes: f
         return _demo(Path(out_dir), steps, minutes, threads)
 
 def _demo(out: Path, steps: int | None, minutes: float | None, threads: int | None) -> int:
-    t_start = time.perf_counter()
+    t_start, cpu = time.perf_counter(), cpu_name()
     torch.set_num_threads(threads or cpu_threads())
     cfg, tc = cpu_fast_recipe()
     if steps is not None: tc = replace(tc, steps=steps)
@@ -686,7 +690,7 @@ def _demo(out: Path, steps: int | None, minutes: float | None, threads: int | No
     model = build_model(cfg)
     budget = f", or {minutes:g} min if that ends first" if minutes else ''
     print(f"demo: training the cpu-fast recipe ({sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters) on "
-          f"synthetic crowds for {tc.steps} steps{budget}, on {torch.get_num_threads()} thread(s) of {cpu_name()}")
+          f"synthetic crowds for {tc.steps} steps{budget}, on {torch.get_num_threads()} thread(s) of {cpu}")
     history = fit(model, train, tc, out, eval_set=val, density=density, minutes=minutes, device='cpu')
     steps_done, secs = history['step'][-1], history['elapsed'][-1]
     print(f"trained {steps_done} steps in {secs / 60:.1f} min ({steps_done / max(secs, 1e-9):.2f} steps/s, evaluations included)")
@@ -702,7 +706,7 @@ def _demo(out: Path, steps: int | None, minutes: float | None, threads: int | No
     summary = dict(test=metrics, large_image=big_m | dict(seconds=t_big, size=list(big.shape[:2])),
                    training=dict(steps=steps_done, seconds=secs, crops_per_second=steps_done * tc.batch_size / max(secs, 1e-9),
                                  recipe=tc.recipe, config=cfg.to_dict(), train=asdict(tc)),
-                   machine=dict(cpu=cpu_name(), threads=torch.get_num_threads(), torch=torch.__version__),
+                   machine=dict(cpu=cpu, threads=torch.get_num_threads(), torch=torch.__version__),
                    total_seconds=time.perf_counter() - t_start)
     write_run_outputs(out, model, history, summary, f"cpu-fast recipe, {steps_done} steps in {secs / 60:.1f} min")
     print(f"\nheld-out test: {len(test)} synthetic pictures of {tc.image_size}×{tc.image_size} px")
