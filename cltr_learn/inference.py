@@ -5,10 +5,7 @@
 # %% ../nbs/12_inference.ipynb #7cf09ac2
 from __future__ import annotations
 
-import json
 import math
-import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +17,7 @@ from .core import to_model_input
 from .batching import pad_batch
 
 # %% auto #0
-__all__ = ['load_image', 'load_rgb', 'crop_grid', 'predict', 'official_count', 'draw_points', 'predict_command']
+__all__ = ['PRECISIONS', 'load_image', 'load_rgb', 'crop_grid', 'bf16_supported', 'predict', 'official_count', 'draw_points']
 
 # %% ../nbs/12_inference.ipynb #93fc1395
 def load_image(path: str | Path) -> np.ndarray:
@@ -106,18 +103,32 @@ def _decode(out: dict, boxes: torch.Tensor, crop_size: int, threshold: float):
     keep = (scores >= threshold) & (xy[..., 0] >= xlo) & (xy[..., 0] < xhi) & (xy[..., 1] >= ylo) & (xy[..., 1] < yhi)
     return (xy + torch.stack([x0, y0], -1))[keep], scores[keep]            # (N, 2) image pixels, (N,)
 
+PRECISIONS = ('fp32', 'bf16')
+
+def bf16_supported(device) -> bool:
+    "Whether `device` computes bfloat16 natively: a CUDA GPU that says so, or a CPU with AVX512-BF16 or AMX (Linux `/proc/cpuinfo`)."
+    device = torch.device(device)
+    if device.type == 'cuda': return torch.cuda.is_bf16_supported()
+    if device.type != 'cpu': return False
+    try: flags = Path('/proc/cpuinfo').read_text()
+    except OSError: return False
+    return 'avx512_bf16' in flags or 'amx_bf16' in flags
+
 def predict(model, image, crop_size: int | None = None, overlap: int = 0, threshold: float | None = None,
-            batch_size: int = 8, device=None) -> dict:
-    "Head points of one image of any size: dict(points (N,2) pixel (x, y), scores (N,), count), by crops of `crop_size` overlapping by `overlap` px."
+            batch_size: int = 8, device=None, precision: str = 'fp32') -> dict:
+    """Head points of one image of any size: dict(points (N,2) pixel (x, y), scores (N,), count), by crops of `crop_size`
+    overlapping by `overlap` px. `precision='bf16'` runs the model under bfloat16 autocast where `bf16_supported`, fp32 elsewhere."""
     crop_size = int(_from_cfg(model, 'crop_size', crop_size))
     threshold = float(_from_cfg(model, 'threshold', threshold))
     if crop_size < 1: raise ValueError(f"crop_size: expected a positive integer, got {crop_size}")
     if not 0 <= overlap < crop_size: raise ValueError(f"overlap: expected 0 <= overlap < crop_size ({crop_size}), got {overlap}")
     if not 0 <= threshold <= 1: raise ValueError(f"threshold: expected a score in [0, 1], got {threshold}")
     if batch_size < 1: raise ValueError(f"batch_size: expected a positive integer, got {batch_size}")
+    if precision not in PRECISIONS: raise ValueError(f"precision: expected one of {PRECISIONS}, got {precision!r}")
     x = _model_input(image)                                                 # (3, H, W) normalised, on the CPU
     _, H, W = x.shape
     device = _model_device(model, device)
+    low = precision == 'bf16' and bf16_supported(device)
     was_training = isinstance(model, nn.Module) and model.training
     if isinstance(model, nn.Module): model.eval()
     points, scores = [torch.zeros(0, 2)], [torch.zeros(0)]
@@ -128,7 +139,8 @@ def predict(model, image, crop_size: int | None = None, overlap: int = 0, thresh
                 part = crops[i:i + batch_size]
                 tiles = [x[:, y0:y0 + crop_size, x0:x0 + crop_size] for y0, x0, *_ in part]
                 images, _ = pad_batch(tiles, size_divisor=crop_size)            # (B, 3, c, c), zeros = the mean colour
-                out = model(images.to(device), None)                            # no mask: full crops, as in training
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=low):
+                    out = model(images.to(device), None)                        # no mask: full crops, as in training
                 boxes = torch.tensor([(*c, *t.shape[1:]) for c, t in zip(part, tiles)], dtype=torch.float32)  # (B, 8)
                 p, s = _decode(out, boxes, crop_size, threshold)
                 points.append(p); scores.append(s)
@@ -160,42 +172,3 @@ def draw_points(image_rgb: np.ndarray, points: torch.Tensor, title: str) -> Imag
     draw.rectangle((0, 0, box[2] + 4, box[3] + 4), fill=(0, 0, 0)); draw.text((4, 4), title, fill=(255, 255, 255), font=font)
     return im
 
-def _out_stem(path: str, used: set) -> str:
-    stem, k = Path(path).stem or 'image', 1
-    name = stem
-    while name in used: k += 1; name = f'{stem}-{k}'
-    used.add(name)
-    return name
-
-def predict_command(images: list[str], checkpoint: str, threshold: float | None = None, out_dir: str = 'predictions') -> int:
-    "`cltr-learn predict`: an overlay PNG and a JSON of points per image in `out_dir`; exit status 0 ok, 1 some image failed, 2 bad checkpoint/output folder."
-    from cltr_learn.model import load_model
-    try:
-        model = load_model(checkpoint)
-    except Exception as e:
-        print(f"error: cannot load checkpoint {checkpoint!r}: {e}", file=sys.stderr); return 2
-    try:                                                   # before any inference: can we write there at all?
-        Path(out_dir).mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=out_dir): pass
-    except OSError as e:
-        print(f"error: cannot write to output folder {out_dir!r}: {e.strerror or e}", file=sys.stderr); return 2
-    if threshold is not None and not 0 <= threshold <= 1:
-        print(f"error: --threshold: expected a score in [0, 1], got {threshold}", file=sys.stderr); return 2
-    device = 'cuda' if torch.cuda.is_available() else 'cpu'
-    model.to(device)
-    thr = float(_from_cfg(model, 'threshold', threshold))
-    status, used = 0, set()
-    for path in images:
-        try:
-            rgb = load_rgb(path)
-            res = predict(model, rgb, threshold=thr, device=device)
-        except (OSError, ValueError, TypeError) as e:
-            print(f"error: {path}: {e}", file=sys.stderr); status = 1; continue
-        stem = _out_stem(path, used)
-        png, js = Path(out_dir) / f'{stem}.png', Path(out_dir) / f'{stem}.json'
-        draw_points(rgb, res['points'], f"count: {res['count']}").save(png)
-        js.write_text(json.dumps(dict(image=str(path), width=rgb.shape[1], height=rgb.shape[0], count=res['count'],
-                                      threshold=thr, points=[[round(x, 2), round(y, 2)] for x, y in res['points'].tolist()],
-                                      scores=[round(s, 4) for s in res['scores'].tolist()]), indent=1))
-        print(f"{path}: {res['count']} heads -> {png}, {js}")
-    return status

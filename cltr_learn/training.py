@@ -38,14 +38,14 @@ from .inference import predict
 
 # %% auto #0
 __all__ = ['RECIPES', 'CHECKPOINT_NAME', 'LOCK_NAME', 'RUN_FILES', 'TrainConfig', 'official_recipe', 'cpu_fast_recipe',
-           'get_recipe', 'lr_factor', 'BudgetSchedule', 'prepare_model', 'grid_reference_points_', 'DenseHead',
-           'dense_targets', 'dense_loss', 'Trainee', 'build_optimizer', 'StepBatches', 'NonFiniteLoss', 'train_step',
-           'synthetic_images', 'predict_all', 'score_predictions', 'choose_threshold', 'grid_points',
-           'image_blind_baselines', 'evaluate', 'format_metrics', 'rng_state', 'set_rng_state', 'new_history',
-           'temporary_path', 'save_checkpoint', 'load_checkpoint', 'RunFolderError', 'RunFolderLock',
-           'prepare_run_folder', 'default_device', 'fit', 'plot_history', 'setup_distributed', 'synthetic_density',
-           'synthetic_data', 'write_run_outputs', 'json_safe', 'show_prediction', 'cpu_threads', 'cpu_name',
-           'demo_command']
+           'shipped_file', 'cpu_real_recipe', 'get_recipe', 'lr_factor', 'BudgetSchedule', 'prepare_model',
+           'grid_reference_points_', 'DenseHead', 'dense_targets', 'dense_loss', 'Trainee', 'build_optimizer',
+           'StepBatches', 'NonFiniteLoss', 'train_step', 'synthetic_images', 'predict_all', 'score_predictions',
+           'choose_threshold', 'grid_points', 'image_blind_baselines', 'evaluate', 'format_metrics', 'rng_state',
+           'set_rng_state', 'new_history', 'temporary_path', 'save_checkpoint', 'load_checkpoint', 'RunFolderError',
+           'RunFolderLock', 'prepare_run_folder', 'default_device', 'fit', 'plot_history', 'setup_distributed',
+           'synthetic_density', 'synthetic_data', 'write_run_outputs', 'json_safe', 'show_prediction', 'cpu_threads',
+           'cpu_name', 'demo_command']
 
 # %% ../nbs/13_training.ipynb #e167fc61
 @dataclass
@@ -79,6 +79,7 @@ class TrainConfig:
     channels_last: bool = False       # convolutions in channels-last memory layout (faster on CPUs, same numbers up to rounding)
     num_workers: int = -1             # data-loader processes; -1: 4 on GPU, 1 on CPU
     seed: int = 1
+    init: str = ''                    # model weights the run starts from ('': the configuration's own initialisation)
 
     def __post_init__(self):
         self.heads = tuple(self.heads)
@@ -112,10 +113,24 @@ def cpu_fast_recipe() -> tuple[CLTRConfig, TrainConfig]:
                      heads=(10, 200), eval_every=250, ckpt_every=250, channels_last=True, seed=1)
     return cfg, tc
 
-RECIPES = {'official': official_recipe, 'cpu-fast': cpu_fast_recipe}
+def shipped_file(name: str) -> Path:
+    "`data/<name>`, the file the project ships beside the package (models, sample pictures)."
+    import cltr_learn
+    return Path(cltr_learn.__file__).resolve().parents[1] / 'data' / name
+
+def cpu_real_recipe() -> tuple[CLTRConfig, TrainConfig]:
+    """Real crowds on a CPU (derived in the real-crowds notebook): the small model of `cpu-fast`, started from the
+    shipped synthetic-crowd model instead of from scratch (no ImageNet weights needed); its own reference points
+    kept (no grid reset); 3000 steps, evaluated every 500 on the validation part of the training split."""
+    cfg, tc = cpu_fast_recipe()
+    tc = replace(tc, recipe='cpu-real', steps=3000, grid_queries=False, eval_every=500, ckpt_every=250,
+                 init=str(shipped_file('cltr_small.safetensors')))
+    return cfg, tc
+
+RECIPES = {'official': official_recipe, 'cpu-fast': cpu_fast_recipe, 'cpu-real': cpu_real_recipe}
 
 def get_recipe(name: str) -> tuple[CLTRConfig, TrainConfig]:
-    "The recipe called `name` ('official' or 'cpu-fast') as `(CLTRConfig, TrainConfig)`."
+    "The recipe called `name` ('official', 'cpu-fast' or 'cpu-real') as `(CLTRConfig, TrainConfig)`."
     if name not in RECIPES: raise ValueError(f"recipe: expected one of {list(RECIPES)}, got {name!r}")
     return RECIPES[name]()
 
@@ -338,10 +353,13 @@ def image_blind_baselines(items: list, density: float, sigmas=(4, 8)) -> dict:
     return dict(mean_count=mean_count, grid=score_predictions(preds, items, 0.5, sigmas))
 
 def evaluate(model: nn.Module, items: list, threshold: float | None = None, density: float | None = None,
-             device=None) -> dict:
-    "Model metrics on `items` (whole-image inference) and, given the training `density`, the image-blind baselines beside them."
+             device=None, choose: bool = False) -> dict:
+    """Model metrics on `items` (whole-image inference) and, given the training `density`, the image-blind baselines
+    beside them. `choose=True` (validation images only) adds `'chosen'`: the metrics at the threshold best on `items`."""
     threshold = model.cfg.threshold if threshold is None else threshold
-    out = score_predictions(predict_all(model, items, device=device), items, threshold)
+    preds = predict_all(model, items, device=device)
+    out = score_predictions(preds, items, threshold)
+    if choose: out['chosen'] = score_predictions(preds, items, choose_threshold(preds, items))
     if density is not None: out['baselines'] = image_blind_baselines(items, density)
     return out
 
@@ -523,13 +541,15 @@ def fit(model: nn.Module, train_set, tc: TrainConfig, out_dir: str | Path | None
 
     def evaluation():
         if eval_set and rank == 0:
-            ev = evaluate(model, eval_set, density=density, device=device)
+            ev = evaluate(model, eval_set, density=density, device=device, choose=True)
             history['eval'].append(dict(step=step, elapsed=time.perf_counter() - t0, **ev))
             b = ev.get('baselines', {})
             extra = (f" | baselines: mean-count MAE {b['mean_count']['mae']:.2f}, grid F1@8 {b['grid']['f1_8']:.3f}" if b else '')
             share = f"{100 * ev['mae'] / ev['gt_mean']:.0f}% of the mean count" if ev['gt_mean'] > 0 else 'no true heads'
-            bar.write(f"step {step}: MAE {ev['mae']:.2f} ({share}), "
-                      f"F1@4 {ev['f1_4']:.3f}, F1@8 {ev['f1_8']:.3f}{extra}")
+            c = ev['chosen']
+            bar.write(f"step {step}: MAE {ev['mae']:.2f} ({share}), F1@4 {ev['f1_4']:.3f}, F1@8 {ev['f1_8']:.3f} at thr "
+                      f"{ev['threshold']:.2f}; at {c['threshold']:.2f} (best F1@8 here): MAE {c['mae']:.2f}, "
+                      f"F1@8 {c['f1_8']:.3f}{extra}")
 
     try:
         for batch in loader:

@@ -1,4 +1,5 @@
-"`cltr-learn predict`: files written, exit codes, error messages, grayscale/RGBA inputs, safe checkpoint loading."
+"`cltr-learn predict` and `export`: files written, exit codes, error messages, grayscale/RGBA inputs, folders, safe checkpoint loading, ONNX."
+import csv
 import json
 import subprocess
 import sys
@@ -9,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from cltr_learn.inference import predict_command
+from cltr_learn.deploy import predict_command
 from cltr_learn.model import CLTRConfig, build_model, save_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,9 +55,13 @@ def check_outputs(out: Path, stem: str, threshold=None) -> dict:
     return d
 
 
-def cli(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, '-m', 'cltr_learn.cli', 'predict', *map(str, args)],
+def cli(*args, command='predict') -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, '-m', 'cltr_learn.cli', command, *map(str, args)],
                           capture_output=True, text=True, cwd=ROOT, timeout=300)
+
+
+def read_csv(path: Path) -> list[dict]:
+    with open(path, newline='') as f: return list(csv.DictReader(f))
 
 
 # ---------------------------------------------------------------- the library function
@@ -64,7 +69,8 @@ def test_rgb_gray_rgba(ckpt, images, tmp_path, capsys):
     out = tmp_path / 'out'
     status = predict_command([str(images[k]) for k in ('rgb', 'gray', 'rgba')], str(ckpt), 0.0, str(out))
     assert status == 0
-    assert sorted(p.name for p in out.iterdir()) == ['crowd.json', 'crowd.png', 'gray.json', 'gray.png', 'rgba.json', 'rgba.png']
+    assert sorted(p.name for p in out.iterdir()) == ['counts.csv', 'crowd.json', 'crowd.png', 'gray.json', 'gray.png',
+                                                   'points.csv', 'rgba.json', 'rgba.png']
     d = check_outputs(out, 'crowd', threshold=0.0)
     assert d['count'] > 0                                  # threshold 0 keeps every owned query
     for stem in ('gray', 'rgba'): check_outputs(out, stem, threshold=0.0)
@@ -79,8 +85,14 @@ def test_threshold_default_and_override(ckpt, images, tmp_path):
 
 
 def test_same_name_twice(ckpt, images, tmp_path):
-    assert predict_command([str(images['rgb'])] * 2, str(ckpt), 0.5, str(tmp_path)) == 0
-    assert {'crowd.json', 'crowd-2.json'} <= {p.name for p in tmp_path.iterdir()}
+    "Two files called crowd.png in different folders get two sets of outputs; one file named twice is done once."
+    other = tmp_path / 'elsewhere' / 'crowd.png'
+    other.parent.mkdir()
+    other.write_bytes(images['rgb'].read_bytes())
+    out = tmp_path / 'out'
+    assert predict_command([str(images['rgb']), str(other), str(images['rgb'])], str(ckpt), 0.5, str(out)) == 0
+    assert sorted(p.name for p in out.glob('*.json')) == ['crowd-2.json', 'crowd.json']
+    assert len(read_csv(out / 'counts.csv')) == 2
 
 
 def test_unreadable_image_does_not_stop_the_others(ckpt, images, tmp_path, capsys):
@@ -159,10 +171,75 @@ def test_unwritable_output_folder_fails_before_inference(ckpt, images, tmp_path)
     assert 'heads ->' not in r.stdout                       # no image was processed
 
 
-def test_folder_given_as_an_image_is_called_a_folder(ckpt, images, tmp_path):
-    r = cli(images['rgb'].parent, '--checkpoint', ckpt, '--out', tmp_path / 'out')
+def test_a_folder_is_searched_and_its_bad_files_are_named(tmp_path):
+    "A folder with two good images (one in a subfolder), a truncated JPEG, a text file and a hidden file."
+    d = tmp_path / 'photos'
+    (d / 'street').mkdir(parents=True)
+    rgb = np.random.default_rng(1).integers(0, 256, (H, W, 3), dtype=np.uint8)
+    Image.fromarray(rgb).save(d / 'a.png')
+    Image.fromarray(rgb).save(d / 'street' / 'b.jpg')
+    Image.fromarray(rgb).save(d / 'cut.jpg')
+    (d / 'cut.jpg').write_bytes((d / 'cut.jpg').read_bytes()[:300])        # a download that stopped early
+    (d / 'notes.txt').write_text('taken on Tuesday')
+    (d / '.thumbs.png').write_bytes(b'hidden files are skipped')
+    out = tmp_path / 'out'
+    r = cli(d, '--out', out, '--quiet')                                     # no --checkpoint: the shipped model
     assert r.returncode == 1, r.stderr
-    assert 'is a folder; expected an image file' in r.stderr and 'does not exist' not in r.stderr
+    assert 'cut.jpg' in r.stderr and 'notes.txt' in r.stderr and '.thumbs' not in r.stderr
+    assert 'Traceback' not in r.stderr
+    assert sorted(p.name for p in out.glob('*.json')) == ['a.json', 'b.json']
+    for stem in ('a', 'b'): check_outputs(out, stem)
+    counts = read_csv(out / 'counts.csv')
+    assert [Path(row['image']).name for row in counts] == ['a.png', 'b.jpg']
+    per_image = {Path(row['image']).name: int(row['count']) for row in counts}
+    points = read_csv(out / 'points.csv')
+    assert (out / 'points.csv').read_text().splitlines()[0] == 'image,frame,x,y,score'
+    for name, n in per_image.items():
+        assert sum(Path(row['image']).name == name for row in points) == n
+        assert json.loads((out / f'{Path(name).stem}.json').read_text())['count'] == n
+    assert '2 input(s) processed, 2 failed' in r.stdout
+
+
+def test_pattern_and_missing_file(ckpt, images, tmp_path):
+    r = cli(str(images['rgb'].parent / '*.png'), tmp_path / 'nowhere.png', '--checkpoint', ckpt, '--out', tmp_path / 'out')
+    assert r.returncode == 1
+    assert 'nowhere.png' in r.stderr and 'does not exist' in r.stderr
+    assert {p.stem for p in (tmp_path / 'out').glob('*.json')} == {'crowd', 'gray', 'rgba'}
+
+
+def test_nwpu_files(ckpt, tmp_path):
+    rgb = np.random.default_rng(2).integers(0, 256, (H, W, 3), dtype=np.uint8)
+    Image.fromarray(rgb).save(tmp_path / '3610.png')
+    r = cli(tmp_path / '3610.png', '--checkpoint', ckpt, '--threshold', '0', '--nwpu', '--out', tmp_path / 'out')
+    assert r.returncode == 0, r.stderr
+    d = json.loads((tmp_path / 'out' / '3610.json').read_text())
+    loc = (tmp_path / 'out' / 'nwpu_localization.txt').read_text().split()
+    assert loc[:2] == ['3610', str(d['count'])] and len(loc) == 2 + 2 * d['count']
+    assert [round(float(v)) for v in loc[2:4]] == [round(v) for v in d['points'][0]]
+    assert (tmp_path / 'out' / 'nwpu_counting.txt').read_text().split() == ['3610', f"{d['count']:.4f}"]
+
+
+# ---------------------------------------------------------------- export
+def test_export_onnx_matches_pytorch(ckpt, tmp_path):
+    import onnxruntime as ort
+    from cltr_learn.model import load_model
+    onnx_file = tmp_path / 'tiny.onnx'
+    r = cli('--checkpoint', ckpt, '--out', onnx_file, command='export')
+    assert r.returncode == 0, r.stderr
+    model = load_model(ckpt)
+    crops = torch.rand(5, 3, 64, 64, generator=torch.Generator().manual_seed(3))      # a batch size not used at export
+    mask = torch.zeros(5, 64, 64, dtype=torch.bool); mask[2, 40:] = True
+    with torch.inference_mode(): ref = model(crops, mask)
+    sess = ort.InferenceSession(str(onnx_file), providers=['CPUExecutionProvider'])
+    logits, points = sess.run(None, {'images': crops.numpy(), 'pad_mask': mask.numpy()})
+    assert logits.shape == (5, 10, 2) and points.shape == tuple(ref['pred_points'].shape) and points.shape[:2] == (5, 10)
+    np.testing.assert_allclose(logits, ref['pred_logits'].numpy(), atol=1e-4, rtol=0)
+    np.testing.assert_allclose(points, ref['pred_points'].numpy(), atol=1e-4, rtol=0)
+
+
+def test_export_bad_format(ckpt, tmp_path):
+    r = cli('--checkpoint', ckpt, '--format', 'tflite', '--out', tmp_path / 'm.tflite', command='export')
+    assert r.returncode == 2 and 'tflite' in r.stderr and "'onnx'" in r.stderr
 
 
 def test_text_file_as_checkpoint_is_not_a_checkpoint_and_gets_no_unsafe_advice(images, tmp_path):
