@@ -9,6 +9,7 @@ import argparse
 import math
 import platform
 import sys
+import time
 from pathlib import Path
 
 # %% auto #0
@@ -92,7 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument('--threshold', type=score, default=None, help="score threshold (default: the model's)")
     r.add_argument('--out', default='predictions', help='output folder (default: predictions)')
     r.add_argument('--every', type=positive_int, default=1, metavar='N', help='videos: every N-th frame (default: all)')
-    r.add_argument('--nwpu', action='store_true', help='also write the NWPU-Crowd submission files (numeric image names)')
+    r.add_argument('--format', choices=('files', 'nwpu'), default='files',
+                   help='files: overlays, JSON and the CSV files (default); nwpu: also the NWPU-Crowd submission files '
+                        '(images named by their numeric NWPU id)')
     r.add_argument('--precision', choices=('fp32', 'bf16'), default='fp32',
                    help='bf16: bfloat16 autocast where the CPU or GPU has it, else fp32 (default: fp32)')
     r.add_argument('--quiet', action='store_true', help='no progress bar')
@@ -213,8 +216,9 @@ def eval_command(checkpoint: str, data: str, split: str | None = None, threshold
             name = f"{data} split {split!r} ({len(items)} images)"
     except (ValueError, FileNotFoundError, NotADirectoryError) as e:
         return _fail(str(e), 2)
-    metrics = evaluate(model, items, threshold=threshold, density=density, device=dev)
-    print(f"{checkpoint} on {name}:")
+    t0 = time.perf_counter()
+    metrics = evaluate(model, items, threshold=threshold, density=density, device=dev, progress=True)
+    print(f"{checkpoint} on {name} ({(time.perf_counter() - t0) / len(items):.2f} s per image):")
     print(format_metrics(metrics))
     return 0
 
@@ -239,7 +243,7 @@ def run(args: argparse.Namespace) -> int:
     if args.command == 'predict':
         from cltr_learn.deploy import predict_command
         return predict_command(inputs=args.images, checkpoint=args.checkpoint, threshold=args.threshold, out_dir=args.out,
-                               every=args.every, nwpu=args.nwpu, precision=args.precision, progress=not args.quiet)
+                               every=args.every, nwpu=args.format == 'nwpu', precision=args.precision, progress=not args.quiet)
     if args.command == 'export':
         from cltr_learn.deploy import export_command
         return export_command(checkpoint=args.checkpoint, fmt=args.format, out=args.out)

@@ -57,7 +57,7 @@ class CrowdRecord:
         return None if self.points_px is None else len(self.points_px)
 
 # %% ../nbs/15_datasets.ipynb #b38504e0
-IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff')
+IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff')
 
 def image_size(path) -> tuple[int, int]:
     "`(width, height)` of an image file, read from its header only."

@@ -16,8 +16,8 @@ from scipy.sparse.csgraph import maximum_bipartite_matching
 from scipy.spatial import cKDTree
 
 # %% auto #0
-__all__ = ['count_metrics', 'candidate_pairs', 'match_points', 'nwpu_sigmas', 'LocalizationScore', 'localization_metrics',
-           'qnrf_localization']
+__all__ = ['count_metrics', 'candidate_pairs', 'match_points', 'matched_points', 'nwpu_sigmas', 'LocalizationScore',
+           'localization_metrics', 'qnrf_localization']
 
 # %% ../nbs/11_metrics.ipynb #8ac26732
 def _as_counts(x, name: str) -> np.ndarray:
@@ -62,10 +62,14 @@ def candidate_pairs(pred_xy, gt_xy, max_dist: float):
     keep = d <= max_dist
     return i[keep], j[keep], d[keep]
 
-def _tp_from_pairs(i, j, d, sigma: np.ndarray, n: int, k: int) -> int:
+def _matching(i, j, d, sigma: np.ndarray, n: int, k: int) -> np.ndarray:
+    "For each of the `n` predictions, the ground-truth point a maximum matching pairs it with, or -1."
     keep = d <= sigma[j]                                   # the pair is within this head's radius
     graph = csr_matrix((np.ones(keep.sum(), np.int8), (i[keep], j[keep])), shape=(n, k))
-    return int((maximum_bipartite_matching(graph, perm_type='column') >= 0).sum())
+    return maximum_bipartite_matching(graph, perm_type='column')
+
+def _tp_from_pairs(i, j, d, sigma: np.ndarray, n: int, k: int) -> int:
+    return int((_matching(i, j, d, sigma, n, k) >= 0).sum())
 
 def match_points(pred_xy, gt_xy, sigma) -> tuple[int, int, int]:
     "(tp, fp, fn) of one image: maximum one-to-one matching of pixel points with `dist <= sigma` (a number or one per GT point)."
@@ -74,6 +78,16 @@ def match_points(pred_xy, gt_xy, sigma) -> tuple[int, int, int]:
     if len(p) == 0 or len(g) == 0: return 0, len(p), len(g)
     tp = _tp_from_pairs(*candidate_pairs(p, g, float(s.max())), s, len(p), len(g))
     return tp, len(p) - tp, len(g) - tp
+
+def matched_points(pred_xy, gt_xy, sigma) -> tuple[np.ndarray, np.ndarray]:
+    "Which points the matching of `match_points` pairs: `(hit per prediction (N,), found per ground-truth point (K,))`, bools, for drawing hits and misses."
+    p, g = _as_points(pred_xy, 'pred_xy'), _as_points(gt_xy, 'gt_xy')
+    s = _as_sigma(sigma, len(g))
+    hit, found = np.zeros(len(p), bool), np.zeros(len(g), bool)
+    if len(p) and len(g):
+        partner = _matching(*candidate_pairs(p, g, float(s.max())), s, len(p), len(g))
+        hit = partner >= 0; found[partner[hit]] = True
+    return hit, found
 
 # %% ../nbs/11_metrics.ipynb #7fd9f495
 def nwpu_sigmas(boxes) -> tuple[np.ndarray, np.ndarray]:

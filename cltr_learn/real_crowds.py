@@ -9,11 +9,16 @@ from pathlib import Path
 
 import torch
 
+import matplotlib.pyplot as plt
+import numpy as np
+
+from .metrics import matched_points
 from .model import CLTR, load_model
 from .training import shipped_file
 
 # %% auto #0
-__all__ = ['PRETRAINED', 'pretrained_path', 'load_pretrained', 'default_model_path', 'model_file']
+__all__ = ['PRETRAINED', 'pretrained_path', 'load_pretrained', 'default_model_path', 'model_file', 'hits_and_misses',
+           'count_errors']
 
 # %% ../nbs/16_real_crowds.ipynb #54cf84a5
 PRETRAINED = {'shb': 'cltr_shb.safetensors', 'sha': 'cltr_sha.safetensors', 'synthetic': 'cltr_small.safetensors'}
@@ -38,3 +43,23 @@ def model_file(checkpoint: str | None = None) -> str:
     "What a `--checkpoint` argument names: a shipped model's file for 'shb', 'sha' or 'synthetic', the default model for None, else the path itself."
     if checkpoint is None: return str(default_model_path())
     return str(pretrained_path(checkpoint)) if checkpoint in PRETRAINED else checkpoint
+
+# %% ../nbs/16_real_crowds.ipynb #a6f52fdc
+def hits_and_misses(image: np.ndarray, gt_xy, pred_xy, sigma: float = 8.0, ax=None, title: str | None = None):
+    "Draw on `image` the hits (green), false alarms (red) and missed heads (yellow rings) of the σ-matching; return the axes."
+    gt, pred = np.asarray(gt_xy, float).reshape(-1, 2), np.asarray(pred_xy, float).reshape(-1, 2)
+    hit, found = matched_points(pred, gt, sigma)
+    ax = ax or plt.subplots(figsize=(7, 7 * image.shape[0] / image.shape[1]))[1]
+    ax.imshow(image); ax.set_axis_off()
+    s = max(4.0, 20 * min(image.shape[:2]) / 768)
+    ax.scatter(*gt[~found].T, s=4 * s, facecolors='none', edgecolors='yellow', linewidths=1, label=f'missed {int((~found).sum())}')
+    ax.scatter(*pred[~hit].T, s=s, c='red', label=f'false alarm {int((~hit).sum())}')
+    ax.scatter(*pred[hit].T, s=s, c='lime', label=f'hit {int(hit.sum())}')
+    ax.legend(loc='lower right', fontsize=8, framealpha=0.8)
+    ax.set_title(title or f'{len(pred)} predicted, {len(gt)} true heads, σ = {sigma:g} px', fontsize=9)
+    return ax
+
+# %% ../nbs/16_real_crowds.ipynb #ea7477f2
+def count_errors(preds: list[dict], items: list, threshold: float) -> np.ndarray:
+    "Predicted minus true count of each image, predictions (kept at threshold 0, as `predict_all` returns them) cut at `threshold`."
+    return np.array([int((p['scores'] >= threshold).sum()) - len(gt) for p, (_, gt) in zip(preds, items)])

@@ -313,9 +313,10 @@ def synthetic_images(n: int, size: int, heads: tuple, seed: int) -> list[tuple[n
     return [ds.render(i) for i in range(n)]
 
 # %% ../nbs/13_training.ipynb #88d1b8d1
-def predict_all(model: nn.Module, items: list, crop_size: int | None = None, device=None) -> list[dict]:
+def predict_all(model: nn.Module, items: list, crop_size: int | None = None, device=None, progress: bool = False) -> list[dict]:
     "Whole-image predictions (crop and stitch) of every image of `items`, keeping all queries (threshold 0) so any threshold can be scored later."
-    return [predict(model, image, crop_size=crop_size, threshold=0.0, device=device) for image, _ in items]
+    bar = tqdm(items, desc='evaluate', unit='image', disable=not progress, file=sys.stderr, mininterval=1, leave=False)
+    return [predict(model, image, crop_size=crop_size, threshold=0.0, device=device) for image, _ in bar]
 
 def score_predictions(preds: list[dict], items: list, threshold: float, sigmas=(4, 8)) -> dict:
     "Counting errors (MAE, MSE, NAE) and localization precision/recall/F1 at each σ (pixels) of predictions kept at `threshold`."
@@ -329,7 +330,7 @@ def score_predictions(preds: list[dict], items: list, threshold: float, sigmas=(
     for s in sigmas: out |= {f'precision_{s}': loc[s].precision, f'recall_{s}': loc[s].recall, f'f1_{s}': loc[s].f1}
     return out
 
-def choose_threshold(preds: list[dict], items: list, candidates=tuple(np.round(np.arange(0.05, 0.96, 0.05), 2)),
+def choose_threshold(preds: list[dict], items: list, candidates=tuple(np.round(np.arange(0.01, 1.0, 0.01), 2)),
                      sigma: float = 8) -> float:
     "The score threshold with the best F1 at `sigma` px on a validation set (ties: the lower threshold)."
     f1 = [score_predictions(preds, items, t, sigmas=(sigma,))[f'f1_{sigma}'] for t in candidates]
@@ -353,11 +354,11 @@ def image_blind_baselines(items: list, density: float, sigmas=(4, 8)) -> dict:
     return dict(mean_count=mean_count, grid=score_predictions(preds, items, 0.5, sigmas))
 
 def evaluate(model: nn.Module, items: list, threshold: float | None = None, density: float | None = None,
-             device=None, choose: bool = False) -> dict:
+             device=None, choose: bool = False, progress: bool = False) -> dict:
     """Model metrics on `items` (whole-image inference) and, given the training `density`, the image-blind baselines
     beside them. `choose=True` (validation images only) adds `'chosen'`: the metrics at the threshold best on `items`."""
     threshold = model.cfg.threshold if threshold is None else threshold
-    preds = predict_all(model, items, device=device)
+    preds = predict_all(model, items, device=device, progress=progress)
     out = score_predictions(preds, items, threshold)
     if choose: out['chosen'] = score_predictions(preds, items, choose_threshold(preds, items))
     if density is not None: out['baselines'] = image_blind_baselines(items, density)

@@ -1,6 +1,7 @@
 """The explorers in a real browser: Voila serves `app/explorers.ipynb` on 127.0.0.1 (as `make app` does) and
 headless Chromium (Debian's `chromium`, driven by Playwright) loads the page, moves one slider of every
-explorer, and checks that its picture changed and that no error is shown.
+explorer, and checks that its picture changed and that no error is shown; it also uploads a picture, and a text
+file named `.png`, to the photo explorer.
 
 Screenshots of each explorer go to a temporary folder, or to `docs/screenshots/` with
 `CLTR_SAVE_SCREENSHOTS=1` (that is how the README pictures are made).
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -38,6 +40,8 @@ EXPLORERS = [
     ('cltr-matching-explorer', 'pair (head)', 'matching'),
     ('cltr-pe-explorer', 'temperature', 'pos_encoding'),
 ]
+PHOTO = 'cltr-photo-explorer'                           # the photo explorer: an upload, tested on its own
+N_EXPLORERS = len(EXPLORERS) + 1
 
 
 def free_port() -> int:
@@ -97,7 +101,7 @@ def page(app_url):
         page.errors = []                                   # uncaught exceptions in the page
         page.on('pageerror', lambda e: page.errors.append(str(e)))
         page.goto(app_url, wait_until='domcontentloaded', timeout=60_000)
-        n = len(EXPLORERS)
+        n = N_EXPLORERS
         page.wait_for_function(                           # every picture drawn, or an error shown (stop early)
             f"document.querySelectorAll('.cltr-explorer img.widget-image[src^=\"blob:\"]').length >= {n}"
             " || document.querySelector('.cltr-error') !== null"
@@ -130,7 +134,7 @@ def move_slider(box, label: str, steps: int = 1):
 
 @NEEDS_CHROMIUM
 def test_page_loads_without_errors(page):
-    assert page.locator('.cltr-explorer').count() == len(EXPLORERS)
+    assert page.locator('.cltr-explorer').count() == N_EXPLORERS
     assert not shown_errors(page)
 
 
@@ -157,3 +161,57 @@ def test_slider_redraws_picture(page, css, label, name, tmp_path):
     out = ROOT / 'docs' / 'screenshots' if os.environ.get('CLTR_SAVE_SCREENSHOTS') else tmp_path
     save_small(box.screenshot(), out / f'{name}.png')
     assert (out / f'{name}.png').stat().st_size > 1000
+
+
+def crowd_png(path: Path, height: int = 160, width: int = 224, n_heads: int = 12, seed: int = 5) -> Path:
+    "Write a small synthetic crowd (notebook 01) as a PNG file."
+    from PIL import Image
+    from cltr_learn.synthetic import make_crowd
+    Image.fromarray(make_crowd(height, width, n_heads, seed)[0]).save(path)
+    return path
+
+
+def upload(box, path: Path):
+    "Click the explorer's upload button and choose `path` in the file dialog it opens, as a reader does."
+    with box.page.expect_file_chooser(timeout=30_000) as chooser:
+        box.locator('.widget-upload').click()
+    chooser.value.set_files(str(path))
+
+
+@NEEDS_CHROMIUM
+def test_photo_upload_redraws_and_counts(page, tmp_path):
+    box = page.locator(f'.{PHOTO}')
+    box.scroll_into_view_if_needed()
+    img, label = box.locator('img.widget-image'), box.locator('.cltr-photo-count')
+    assert 'sample_crowd.png' in box.inner_text() and ' head' in label.inner_text()
+    src0, shot0 = img.get_attribute('src'), img.screenshot()
+    upload(box, crowd_png(tmp_path / 'my_crowd.png'))
+    page.wait_for_function('([el, src]) => el.src !== src', arg=[img.element_handle(), src0], timeout=60_000)
+    page.wait_for_function("el => el.innerText.includes('my_crowd.png') && el.innerText.includes('predicted in')",
+                           arg=box.element_handle(), timeout=30_000)           # past the 'predicting …' line
+    assert re.fullmatch(r'\d+ heads?', label.inner_text()), label.inner_text()
+    assert '224×160 px' in box.inner_text()
+    assert img.screenshot() != shot0, 'the picture was replaced by an identical one'
+    assert img.evaluate('el => [el.naturalWidth, el.naturalHeight]') == [224, 160]
+    assert not shown_errors(page)
+    save_small(box.screenshot(), tmp_path / 'photo.png')
+
+
+@NEEDS_CHROMIUM
+def test_photo_upload_of_a_text_file_is_refused(page, tmp_path):
+    box = page.locator(f'.{PHOTO}')
+    box.scroll_into_view_if_needed()
+    img = box.locator('img.widget-image')
+    src0 = img.get_attribute('src')
+    notes = tmp_path / 'notes.png'
+    notes.write_text('a shopping list, not a picture\n')
+    upload(box, notes)
+    message = box.locator('.cltr-photo-message')
+    message.wait_for(timeout=60_000)
+    assert "'notes.png' is not an image" in message.inner_text()
+    assert img.get_attribute('src') == src0, 'the previous picture should stay'
+    assert 'Traceback' not in box.inner_text() and not shown_errors(page)
+    move_slider(box, 'threshold')                          # the explorer goes on working with the previous picture
+    message.wait_for(state='detached', timeout=30_000)
+    assert re.fullmatch(r'\d+ heads?', box.locator('.cltr-photo-count').inner_text())
+    assert not shown_errors(page)

@@ -210,7 +210,7 @@ def test_pattern_and_missing_file(ckpt, images, tmp_path):
 def test_nwpu_files(ckpt, tmp_path):
     rgb = np.random.default_rng(2).integers(0, 256, (H, W, 3), dtype=np.uint8)
     Image.fromarray(rgb).save(tmp_path / '3610.png')
-    r = cli(tmp_path / '3610.png', '--checkpoint', ckpt, '--threshold', '0', '--nwpu', '--out', tmp_path / 'out')
+    r = cli(tmp_path / '3610.png', '--checkpoint', ckpt, '--threshold', '0', '--format', 'nwpu', '--out', tmp_path / 'out')
     assert r.returncode == 0, r.stderr
     d = json.loads((tmp_path / 'out' / '3610.json').read_text())
     loc = (tmp_path / 'out' / 'nwpu_localization.txt').read_text().split()
