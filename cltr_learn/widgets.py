@@ -198,6 +198,8 @@ from .model import CLTRConfig, build_model, load_model, attention_maps
 from .matcher import stack_layers, match_layers, focal_class_cost, target_xyd
 from .metrics import match_points
 from .inference import load_image
+from .real_crowds import model_file
+from .training import shipped_file
 
 def small_config(**overrides) -> CLTRConfig:
     "The explorers' default model: ResNet-18, 2 + 2 layers, 100 queries, D = 256 (any field can be overridden)."
@@ -205,15 +207,14 @@ def small_config(**overrides) -> CLTRConfig:
                                   dim_feedforward=1024), **overrides))
 
 def explorer_model(checkpoint: str | Path | None = None, cfg: CLTRConfig | None = None, seed: int = 0):
-    "A model in eval mode: loaded from `checkpoint` if given, else built from `cfg` (default `small_config()`) with seeded random weights."
-    if checkpoint is not None: return load_model(checkpoint).eval()
+    "A model in eval mode: loaded from `checkpoint` (a file, or a shipped name: 'shb', 'sha', 'synthetic') if given, else built from `cfg` (default `small_config()`) with seeded random weights."
+    if checkpoint is not None: return load_model(model_file(str(checkpoint))).eval()      # a path or a shipped name
     seed_everything(seed)
     return build_model(cfg or small_config()).eval()
 
 def default_checkpoint() -> Path | None:
     "`data/cltr_small.safetensors` beside the package if a trained small model was saved there, else None."
-    import cltr_learn
-    p = Path(cltr_learn.__file__).resolve().parents[1] / 'data' / 'cltr_small.safetensors'
+    p = shipped_file('cltr_small.safetensors')
     return p if p.is_file() else None
 
 def explorer_image(image=None, height: int = 512, width: int = 512, n_heads: int = 60, seed: int = 0):
@@ -613,8 +614,6 @@ class MatchingExplorer(Explorer):
 # %% ../nbs/18_widgets.ipynb #0befc20a
 from PIL import Image, ImageOps
 from .inference import predict, load_rgb, draw_points
-from .real_crowds import load_pretrained, model_file
-from .training import shipped_file
 from .datasets import IMAGE_SUFFIXES
 
 
@@ -629,11 +628,9 @@ def decode_image(data: bytes, name: str = 'the file') -> np.ndarray:
 
 # %% ../nbs/18_widgets.ipynb #75e36dc6
 def photo_model(model=None) -> torch.nn.Module:
-    "The photo explorer's model in eval mode: `model` itself, a checkpoint path or shipped name ('shb', 'sha', 'synthetic'); by default part B's shipped model, else `default_model_path()`."
+    "The photo explorer's model in eval mode: `model` itself, a checkpoint path or shipped name ('shb', 'sha', 'synthetic'); by default part B's shipped model (`model_file(None)`)."
     if isinstance(model, torch.nn.Module): return model.eval()
-    if model is not None: return load_model(model_file(str(model))).eval()
-    try: return load_pretrained('shb').eval()
-    except FileNotFoundError: return load_model(model_file(None)).eval()
+    return explorer_model(model_file(None if model is None else str(model)))
 
 def photo_preview(image: np.ndarray, max_side: int = 1024) -> tuple[np.ndarray, np.ndarray]:
     "`image (H, W, 3)` shrunk (Lanczos) so its longer side is at most `max_side`, and the (x, y) factors that map its pixel points onto the preview."
