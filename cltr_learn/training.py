@@ -601,11 +601,16 @@ def plot_history(history: dict, title: str | None = None):
         axes[1].plot(s, [100 * e['mae'] / max(e['gt_mean'], 1e-9) for e in ev], 'o-', label='model')
         axes[2].plot(s, [e['f1_8'] for e in ev], 'o-', label='model, σ = 8 px')
         axes[2].plot(s, [e['f1_4'] for e in ev], 's-', label='model, σ = 4 px')
+        best = [e['chosen'] for e in ev if 'chosen' in e]
+        if len(best) == len(ev):                     # each evaluation also scored at its best threshold
+            axes[1].plot(s, [100 * c['mae'] / max(c['gt_mean'], 1e-9) for c in best], 'o:', color='tab:green', label='model, best threshold')
+            axes[2].plot(s, [c['f1_8'] for c in best], 'o:', color='tab:green', label='best threshold, σ = 8 px')
         b = ev[-1].get('baselines')
         if b:
             axes[1].axhline(100 * b['mean_count']['mae'] / max(ev[-1]['gt_mean'], 1e-9), ls='--', color='tab:red', label='mean count')
             axes[2].axhline(b['grid']['f1_8'], ls='--', color='tab:red', label='grid, σ = 8 px')
         axes[1].set(xlabel='step', ylabel='MAE, % of the mean count', title='held-out count error'); axes[1].legend(fontsize=8)
+        axes[1].set_ylim(0, min(axes[1].get_ylim()[1], 300))          # a flood early in training would hide the rest
         axes[2].set(xlabel='step', ylabel='F1', title='held-out localization', ylim=(0, 1)); axes[2].legend(fontsize=8)
     else:
         for ax in axes[1:]: ax.set_axis_off()
