@@ -30,9 +30,15 @@ def test_unknown_command_fails_with_usage():
 
 
 def test_missing_required_argument_is_named():
-    r = cli('predict', 'image.png')
+    r = cli('eval', '--data', 'synthetic')
     assert r.returncode == 2
     assert '--checkpoint' in r.stderr
+
+
+def test_predict_without_checkpoint_uses_the_shipped_model_and_names_a_missing_input():
+    r = cli('predict', 'no_such_image.png', '--quiet')
+    assert r.returncode == 1, r.stderr
+    assert 'no_such_image.png' in r.stderr and 'does not exist' in r.stderr and 'Traceback' not in r.stderr
 
 
 def test_demo_rejects_bad_numbers_before_training():
