@@ -84,6 +84,10 @@ class VideoWriter:
     def close(self): self.writer.close()
 
 # %% ../nbs/17_deploy.ipynb #76035d71
+def _json_points(res: dict) -> dict:
+    return dict(count=res['count'], points=[[round(x, 2), round(y, 2)] for x, y in res['points'].tolist()],
+                scores=[round(s, 4) for s in res['scores'].tolist()])
+
 def _point_rows(image: str, frame, points: torch.Tensor, scores: torch.Tensor) -> list:
     return [[image, '' if frame is None else frame, round(x, 2), round(y, 2), round(s, 4)]
             for (x, y), s in zip(points.tolist(), scores.tolist())]
@@ -129,9 +133,8 @@ class PredictionWriter:
         stem = self.stem(path)
         draw_points(rgb, res['points'], f"count: {res['count']}").save(self.out / f'{stem}.png')
         js = self.out / f'{stem}.json'
-        js.write_text(json.dumps(dict(image=str(path), width=rgb.shape[1], height=rgb.shape[0], count=res['count'],
-                                      threshold=self.threshold, points=[[round(x, 2), round(y, 2)] for x, y in res['points'].tolist()],
-                                      scores=[round(s, 4) for s in res['scores'].tolist()]), indent=1))
+        js.write_text(json.dumps(dict(image=str(path), width=rgb.shape[1], height=rgb.shape[0], threshold=self.threshold,
+                                      **_json_points(res)), indent=1))
         self.points.writerows(_point_rows(str(path), None, res['points'], res['scores']))
         self.counts.writerow([str(path), '', res['count']])
         if self.nwpu:
@@ -148,10 +151,6 @@ class PredictionWriter:
         self.flush()
 
 # %% ../nbs/17_deploy.ipynb #f272d941
-def _json_points(res: dict) -> dict:
-    return dict(count=res['count'], points=[[round(x, 2), round(y, 2)] for x, y in res['points'].tolist()],
-                scores=[round(s, 4) for s in res['scores'].tolist()])
-
 def predict_video(model, path: str | Path, writer: PredictionWriter, threshold: float, every: int = 1,
                   precision: str = 'fp32', device=None) -> int:
     "Predict every `every`-th frame of the video `path`: rows in the CSV files, `<name>.mp4` annotated, `<name>.json`; return the frames done."
@@ -213,7 +212,7 @@ def predict_command(inputs: list[str], checkpoint: str | None = None, threshold:
                 tqdm.write(f"error: {path}: {e}", file=sys.stderr); failed.append(str(path))
     finally:
         writer.close()
-    done = len(files) - sum(1 for f in files if str(f) in set(failed))
+    done = len(set(map(str, files)) - set(failed))
     print(f"{done} input(s) processed, {len(failed)} failed{': ' + ', '.join(failed) if failed else ''}; "
           f"points in {writer.out / 'points.csv'}, counts in {writer.out / 'counts.csv'}")
     return 1 if failed else 0

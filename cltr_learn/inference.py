@@ -5,6 +5,7 @@
 # %% ../nbs/12_inference.ipynb #7cf09ac2
 from __future__ import annotations
 
+import functools
 import math
 from pathlib import Path
 
@@ -110,9 +111,14 @@ def bf16_supported(device) -> bool:
     device = torch.device(device)
     if device.type == 'cuda': return torch.cuda.is_bf16_supported()
     if device.type != 'cpu': return False
-    try: flags = Path('/proc/cpuinfo').read_text()
-    except OSError: return False
+    flags = _cpu_flags()
     return 'avx512_bf16' in flags or 'amx_bf16' in flags
+
+@functools.cache
+def _cpu_flags() -> str:
+    "The CPU description of Linux's `/proc/cpuinfo`, read once per process ('' where there is none)."
+    try: return Path('/proc/cpuinfo').read_text()
+    except OSError: return ''
 
 def predict(model, image, crop_size: int | None = None, overlap: int = 0, threshold: float | None = None,
             batch_size: int = 8, device=None, precision: str = 'fp32') -> dict:
