@@ -22,7 +22,7 @@ NEEDS_MATHJAX = pytest.mark.skipif(
     not (build_docs.MATHJAX_SRC / 'MathJax.js').exists(),
     reason=f"no MathJax at {build_docs.MATHJAX_SRC}: install Debian's package as root (apt-get install -y libjs-mathjax)")
 # a page with figures, and the page of this site's own notebook (math and the explorers' pictures)
-PAGES = ['00_core', '18_widgets']
+PAGES = ['00_core', '21_widgets']
 
 
 def test_directives_and_links():
@@ -73,7 +73,7 @@ def test_site_files(site):
     out, _ = site
     for p in PAGES: assert (out / f'{p}.html').stat().st_size > 10_000
     assert (out / 'mathjax' / 'MathJax.js').exists()
-    page = (out / '18_widgets.html').read_text()
+    page = (out / '21_widgets.html').read_text()
     assert 'mathjax/MathJax.js' in page and 'cdnjs' not in page        # math from the local copy only
     assert '#| export' not in page                                     # directives are hidden
 
@@ -115,7 +115,7 @@ def test_math_and_figures_render(site, browser):
     page = browser.new_page()
     failed = []
     page.on('requestfailed', lambda r: failed.append(r.url))
-    page.goto(url + '18_widgets.html', wait_until='load')
+    page.goto(url + '21_widgets.html', wait_until='load')
     r = _rendered(page)
     assert r['math'] >= 3 and r['errors'] == 0 and r['raw_tex'] == 0, r
     assert r['images'] and min(r['images']) > 0, r['images']          # every figure decoded with real pixels

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOK = ROOT / 'nbs' / '20_train_gpu.ipynb'
+NOTEBOOK = ROOT / 'nbs' / '23_train_gpu.ipynb'
 
 
 @pytest.mark.parametrize('data', ['synthetic', f"sha:{ROOT / 'data' / 'fixtures' / 'ShanghaiTech'}"])
