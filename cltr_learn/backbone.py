@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -17,8 +18,8 @@ from torchvision.models._utils import IntermediateLayerGetter
 from .core import load_tensors
 
 # %% auto #0
-__all__ = ['RESNET_CHANNELS', 'LAYER_STRIDES', 'FrozenBatchNorm2d', 'build_resnet', 'downsample_mask', 'check_inputs',
-           'conv_frozen_bn', 'resnet_stages', 'Backbone']
+__all__ = ['RESNET_CHANNELS', 'LAYER_STRIDES', 'StagesFn', 'FrozenBatchNorm2d', 'build_resnet', 'downsample_mask', 'check_inputs',
+           'plain_stages', 'Backbone']
 
 # %% ../nbs/04_backbone.ipynb #14683fbe
 class FrozenBatchNorm2d(nn.Module):
@@ -98,42 +99,30 @@ def check_inputs(images: torch.Tensor, pad_mask: torch.Tensor | None = None) -> 
     if not (isinstance(pad_mask, torch.Tensor) and pad_mask.dtype == torch.bool and tuple(pad_mask.shape) == (B, H, W)):
         raise ValueError(f"pad_mask: expected a bool tensor of shape (B, H, W) = {(B, H, W)} (True = padding), got {_describe(pad_mask)}")
 
-# %% ../nbs/04_backbone.ipynb #7c376999
-def conv_frozen_bn(x: torch.Tensor, conv: nn.Conv2d, bn: FrozenBatchNorm2d) -> torch.Tensor:
-    "`bn(conv(x))` with the frozen affine map applied in place on the fresh convolution output."
-    scale, shift = bn.scale_shift()
-    return conv(x).mul_(scale[None, :, None, None]).add_(shift[None, :, None, None])
-
-def _resnet_block(block: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    "One torchvision `BasicBlock` or `Bottleneck` with `conv_frozen_bn` and in-place ReLUs."
-    identity = x if block.downsample is None else conv_frozen_bn(x, block.downsample[0], block.downsample[1])
-    out = F.relu(conv_frozen_bn(x, block.conv1, block.bn1), inplace=True)
-    if hasattr(block, 'conv3'):                                       # Bottleneck: 1×1, 3×3, 1×1
-        out = F.relu(conv_frozen_bn(out, block.conv2, block.bn2), inplace=True)
-        out = conv_frozen_bn(out, block.conv3, block.bn3)
-    else:                                                             # BasicBlock: 3×3, 3×3
-        out = conv_frozen_bn(out, block.conv2, block.bn2)
-    return F.relu(out.add_(identity), inplace=True)
-
-def resnet_stages(body: nn.Module, x: torch.Tensor, return_layers: tuple[str, ...]) -> list[torch.Tensor]:
-    "Run the ResNet modules of `body` (conv1, bn1, maxpool, layer1…) on `x` up to the deepest of `return_layers`; return those stages in order."
-    x = body.maxpool(F.relu(conv_frozen_bn(x, body.conv1, body.bn1), inplace=True))
+# %% ../nbs/04_backbone.ipynb #99e91987
+def plain_stages(body: nn.Module, x: torch.Tensor, return_layers: tuple[str, ...]) -> list[torch.Tensor]:
+    "Run the children of `body` (a ResNet or its `IntermediateLayerGetter`: conv1, bn1, relu, maxpool, layer1…) in order on `x`; return the outputs of `return_layers`, shallow to deep."
     out = []
-    for name in ('layer1', 'layer2', 'layer3', 'layer4'):
+    for name, module in body.named_children():
         if len(out) == len(return_layers): break
-        for block in getattr(body, name): x = _resnet_block(block, x)
+        x = module(x)
         if name in return_layers: out.append(x)
     return out
 
-# %% ../nbs/04_backbone.ipynb #093212a6
+# %% ../nbs/04_backbone.ipynb #27ff3fed
+StagesFn = Callable[[nn.Module, torch.Tensor, tuple], list]
+
 class Backbone(nn.Module):
-    "ResNet stages `return_layers` with frozen BN; forward → `[(features (B, C, h, w), mask (B, h, w) | None), ...]`."
+    "ResNet stages `return_layers` with frozen BN, run by `stages` (default `plain_stages`); forward → `[(features (B, C, h, w), mask (B, h, w) | None), ...]`."
     def __init__(self, name: str = 'resnet50', weights: str | os.PathLike | None = None,
-                 train_backbone: bool = True, return_layers: tuple[str, ...] = ('layer4',)):
+                 train_backbone: bool = True, return_layers: tuple[str, ...] = ('layer4',),
+                 stages: StagesFn = plain_stages):
         super().__init__()
         bad = [l for l in return_layers if l not in LAYER_STRIDES]
         if bad or not return_layers:
             raise ValueError(f"return_layers: expected names among {list(LAYER_STRIDES)}, got {list(return_layers)}")
+        if not callable(stages):
+            raise ValueError(f"stages: expected a function (body, x, return_layers) -> list of features, got {type(stages).__name__}")
         net = build_resnet(name, weights)
         for pname, p in net.named_parameters():
             if not train_backbone or not pname.startswith(('layer2', 'layer3', 'layer4')): p.requires_grad_(False)
@@ -141,8 +130,9 @@ class Backbone(nn.Module):
         self.body = IntermediateLayerGetter(net, {l: l for l in self.return_layers})
         self.num_channels = [RESNET_CHANNELS[name][int(l[-1]) - 1] for l in self.return_layers]
         self.strides = [LAYER_STRIDES[l] for l in self.return_layers]
+        self.stages = stages
 
     def forward(self, images: torch.Tensor, pad_mask: torch.Tensor | None = None):
         check_inputs(images, pad_mask)
-        feats = resnet_stages(self.body, images, self.return_layers)
+        feats = self.stages(self.body, images, self.return_layers)
         return [(f, None if pad_mask is None else downsample_mask(pad_mask, f.shape[-2:])) for f in feats]
