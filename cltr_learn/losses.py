@@ -79,12 +79,13 @@ class CLTRCriterion(nn.Module):
     "CLTR's training objective: per-layer Hungarian matching, focal loss and L1 on `(x, y, d)`, weighted over all decoder layers."
     def __init__(self, cost_class: float = 2.0, cost_point: float = 5.0, cls_loss_coef: float = 2.0,
                  point_loss_coef: float = 5.0, focal_alpha: float = 0.25, focal_gamma: float = 2.0,
-                 num_layers: int = 6, aux_loss: bool = True, num_threads: int | None = None):
+                 num_layers: int = 6, aux_loss: bool = True, map_fn=map):
         super().__init__()
         self.cost_class, self.cost_point = cost_class, cost_point
         self.cls_loss_coef, self.point_loss_coef = cls_loss_coef, point_loss_coef
         self.alpha, self.gamma = focal_alpha, focal_gamma
-        self.num_layers, self.aux_loss, self.num_threads = num_layers, aux_loss, num_threads
+        self.num_layers, self.aux_loss = num_layers, aux_loss
+        self.map_fn = map_fn                                                             # solves the L·B assignments
 
     def _stack(self, outputs: dict):
         logits, points = stack_layers(outputs, self.aux_loss)                          # (L, B, Q, 2), (L, B, Q, 3)
@@ -97,13 +98,13 @@ class CLTRCriterion(nn.Module):
         "The matching of every layer: `[layer][image] -> (pred_idx, tgt_idx)`, aux layers first, final last."
         logits, points = self._stack(outputs)
         return match_layers(logits.detach(), points.detach(), targets, self.cost_class, self.cost_point,
-                            self.alpha, self.gamma, self.num_threads)
+                            self.alpha, self.gamma, self.map_fn)
 
     def forward(self, outputs: dict, targets: list) -> dict:
         logits, points = self._stack(outputs)
         L, B, Q, _ = logits.shape
         indices = match_layers(logits.detach(), points.detach(), targets, self.cost_class, self.cost_point,
-                               self.alpha, self.gamma, self.num_threads)
+                               self.alpha, self.gamma, self.map_fn)
         n = num_gt_points(targets, logits.device)
         # flat (layer, image, query, target) indices of all matched pairs; targets index the concatenation
         sizes = [len(t['points']) for t in targets]
@@ -135,12 +136,12 @@ class CLTRCriterion(nn.Module):
 _CFG_FIELDS = ('set_cost_class', 'set_cost_point', 'cls_loss_coef', 'point_loss_coef',
                'focal_alpha', 'focal_gamma', 'dec_layers', 'aux_loss')
 
-def build_criterion(cfg) -> CLTRCriterion:
-    "The training criterion of a model config (a `CLTRConfig` or any object with the matcher and loss fields)."
+def build_criterion(cfg, map_fn=map) -> CLTRCriterion:
+    "The training criterion of a model config (a `CLTRConfig` or any object with the matcher and loss fields); `map_fn` solves the assignments."
     missing = [f for f in _CFG_FIELDS if not hasattr(cfg, f)]
     if missing:
         raise ValueError(f"cfg: expected a CLTRConfig (or an object with {', '.join(_CFG_FIELDS)}); missing {', '.join(missing)}")
     return CLTRCriterion(cost_class=float(cfg.set_cost_class), cost_point=float(cfg.set_cost_point),
                          cls_loss_coef=float(cfg.cls_loss_coef), point_loss_coef=float(cfg.point_loss_coef),
                          focal_alpha=float(cfg.focal_alpha), focal_gamma=float(cfg.focal_gamma),
-                         num_layers=int(cfg.dec_layers), aux_loss=bool(cfg.aux_loss))
+                         num_layers=int(cfg.dec_layers), aux_loss=bool(cfg.aux_loss), map_fn=map_fn)

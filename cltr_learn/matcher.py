@@ -6,8 +6,6 @@
 from __future__ import annotations
 
 import math
-import os
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -15,8 +13,8 @@ from scipy.optimize import linear_sum_assignment
 
 # %% auto #0
 __all__ = ['focal_class_cost', 'target_xyd', 'point_cost', 'check_targets', 'check_finite', 'naive_match', 'stack_layers',
-           'pad_targets', 'cost_matrices', 'match_layers', 'match', 'assignment_margin', 'check_same_matching',
-           'cost_blocks']
+           'pad_targets', 'cost_matrices', 'solve_assignment', 'match_layers', 'match', 'assignment_margin',
+           'check_same_matching', 'cost_blocks']
 
 # %% ../nbs/09_matcher.ipynb #b1c3748a
 def focal_class_cost(logits: torch.Tensor, alpha: float = 0.25, gamma: float = 2.0, eps: float = 1e-8) -> torch.Tensor:
@@ -115,27 +113,20 @@ def pad_targets(targets: list, device=None):
 
 def cost_matrices(pred_logits: torch.Tensor, pred_points: torch.Tensor, tgt: torch.Tensor,
                   cost_class: float = 2.0, cost_point: float = 5.0, alpha: float = 0.25, gamma: float = 2.0) -> torch.Tensor:
-    "GT-major matching costs `(L, B, K_max, Q)` of `pred_logits (L, B, Q, 2)`, `pred_points (L, B, Q, 3)` against padded `tgt (B, K_max, 3)`."
+    "Matching costs `(L, B, Q, K_max)` of `pred_logits (L, B, Q, 2)`, `pred_points (L, B, Q, 3)` against padded `tgt (B, K_max, 3)`."
     c_class = focal_class_cost(pred_logits.float(), alpha, gamma)       # (L, B, Q)
-    cost = point_cost(tgt, pred_points.float())                          # (L, B, K_max, Q) L1
-    return cost.mul_(cost_point).add_(cost_class * c_class[..., None, :])  # in place: no second big buffer
+    c_point = point_cost(pred_points.float(), tgt)                       # (L, B, Q, K_max) L1
+    return cost_class * c_class[..., None] + cost_point * c_point
 
 # %% ../nbs/09_matcher.ipynb #e9008091
-def _solve(cost: np.ndarray) -> tuple:
-    "Assign a GT-major `(K, Q)` host array: `(pred_idx, tgt_idx)` int64 sorted by prediction; empty when `K = 0`."
-    K, Q = cost.shape
-    if K == 0: return torch.zeros(0, dtype=torch.int64), torch.zeros(0, dtype=torch.int64)
-    if K == Q:                                              # square: solve (Q, K) as given, like the readable version
-        pred, tgt = linear_sum_assignment(cost.T)
-    else:                                                   # K < Q: SciPy would transpose (Q, K) into exactly this
-        tgt, pred = linear_sum_assignment(cost)             # sorted by GT
-        order = np.argsort(pred)
-        pred, tgt = pred[order], tgt[order]
-    return torch.as_tensor(pred, dtype=torch.int64), torch.as_tensor(tgt, dtype=torch.int64)
+def solve_assignment(cost: np.ndarray) -> tuple:
+    "The optimal assignment of one `(Q, K)` host cost array: `(pred_idx, tgt_idx)` int64 tensors sorted by prediction."
+    rows, cols = linear_sum_assignment(cost)                                  # (K,), (K,); empty when K = 0
+    return torch.as_tensor(rows, dtype=torch.int64), torch.as_tensor(cols, dtype=torch.int64)
 
 def match_layers(pred_logits: torch.Tensor, pred_points: torch.Tensor, targets: list,
                  cost_class: float = 2.0, cost_point: float = 5.0, alpha: float = 0.25, gamma: float = 2.0,
-                 num_threads: int | None = None) -> list:
+                 map_fn=map) -> list:
     "Match every layer of `pred_logits (L, B, Q, 2)`, `pred_points (L, B, Q, 3)`: `[layer][image] -> (pred_idx, tgt_idx)` (CPU int64)."
     L, B, Q, _ = pred_logits.shape
     check_targets(targets, B, Q)
@@ -143,23 +134,17 @@ def match_layers(pred_logits: torch.Tensor, pred_points: torch.Tensor, targets: 
     with torch.no_grad():
         tgt, sizes = pad_targets(targets, pred_points.device)                     # (B, K_max, 3)
         cost = cost_matrices(pred_logits, pred_points, tgt, cost_class, cost_point, alpha, gamma)
-        cost = cost.cpu().numpy()                                                 # (L, B, K_max, Q): one transfer
-    jobs = sorted(((l, b) for l in range(L) for b in range(B)), key=lambda lb: -sizes[lb[1]])  # largest first
-    blocks = [cost[l, b, :sizes[b]] for l, b in jobs]                              # (K_b, Q) each
-    threads = min(num_threads or torch.get_num_threads(), os.cpu_count() or 1, len(jobs))
-    if threads > 1 and sum(sizes) > 0:
-        with ThreadPoolExecutor(threads) as pool: solved = list(pool.map(_solve, blocks))
-    else:
-        solved = [_solve(c) for c in blocks]
-    indices = [[None] * B for _ in range(L)]
-    for (l, b), res in zip(jobs, solved): indices[l][b] = res
-    return indices
+        cost = cost.cpu().numpy()                                                 # (L, B, Q, K_max): one transfer
+    blocks = [cost[l, b, :, :sizes[b]] for l in range(L) for b in range(B)]      # L·B blocks (Q, K_b), layer-major
+    solved = list(map_fn(solve_assignment, blocks))
+    return [solved[l * B:(l + 1) * B] for l in range(L)]
 
 def match(outputs: dict, targets: list, cost_class: float = 2.0, cost_point: float = 5.0,
-          alpha: float = 0.25, gamma: float = 2.0, with_aux: bool = True) -> list:
+          alpha: float = 0.25, gamma: float = 2.0, with_aux: bool = True, map_fn=map) -> list:
     "Match a model output dict to `targets`: `[layer][image] -> (pred_idx, tgt_idx)`, aux layers first, final layer last."
     logits, points = stack_layers(outputs, with_aux)
-    return match_layers(logits, points, targets, cost_class, cost_point, alpha, gamma)
+    return match_layers(logits, points, targets, cost_class, cost_point, alpha, gamma, map_fn)
+
 
 # %% ../nbs/09_matcher.ipynb #d640f7ef
 def assignment_margin(cost) -> float:
@@ -200,5 +185,5 @@ def cost_blocks(pred_logits: torch.Tensor, pred_points: torch.Tensor, targets: l
                 cost_point: float = 5.0, alpha: float = 0.25, gamma: float = 2.0) -> list:
     "The matching costs of `pred_logits (L, B, Q, 2)`, `pred_points (L, B, Q, 3)` as `[layer][image] -> (Q, K_b)` blocks."
     tgt, sizes = pad_targets(targets, pred_points.device)
-    C = cost_matrices(pred_logits, pred_points, tgt, cost_class, cost_point, alpha, gamma)   # (L, B, K_max, Q)
-    return [[C[l, b, :k].T for b, k in enumerate(sizes)] for l in range(C.shape[0])]
+    C = cost_matrices(pred_logits, pred_points, tgt, cost_class, cost_point, alpha, gamma)   # (L, B, Q, K_max)
+    return [[C[l, b, :, :k] for b, k in enumerate(sizes)] for l in range(C.shape[0])]
