@@ -13,7 +13,9 @@ import re
 import sys
 import warnings
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import scipy.io
@@ -32,13 +34,14 @@ from .model import CLTRConfig
 from .training import TrainConfig
 
 # %% auto #0
-__all__ = ['IMAGE_SUFFIXES', 'FORMATS', 'UCF50_SPLITS', 'OFFICIAL_SCALES', 'CrowdRecord', 'image_size', 'AnnotationWarning',
-           'clip_inside', 'check_points', 'read_annotation', 'read_points', 'show_record', 'show_records', 'parse_spec',
-           'read_dataset', 'read_shanghaitech', 'read_qnrf', 'read_ucf50', 'read_jhu', 'box_sigmas', 'read_nwpu',
-           'read_custom', 'available_splits', 'default_split', 'official_size', 'resize_with_points', 'load_record',
-           'crop_dataset', 'ReplayRandom', 'official_train_sample', 'official_point_map', 'official_val_patches',
-           'official_patch_to_image', 'evaluation_items', 'records_density', 'validation_split', 'dataset_data',
-           'dataset_stats', 'format_stats', 'data_stats_command']
+__all__ = ['IMAGE_SUFFIXES', 'TRAIN_TEST', 'TRAIN_VAL_TEST', 'UCF50_SPLITS', 'FORMATS', 'OFFICIAL_SCALES', 'CrowdRecord',
+           'image_size', 'AnnotationWarning', 'clip_inside', 'check_points', 'read_annotation', 'read_points',
+           'show_record', 'show_records', 'read_shanghaitech', 'read_qnrf', 'read_ucf50', 'read_jhu', 'box_sigmas',
+           'read_nwpu', 'read_custom', 'DatasetFormat', 'parse_spec', 'read_dataset', 'available_splits',
+           'default_split', 'official_size', 'resize_with_points', 'load_record', 'crop_dataset', 'ReplayRandom',
+           'official_train_sample', 'official_point_map', 'official_val_patches', 'official_patch_to_image',
+           'evaluation_items', 'records_density', 'validation_split', 'dataset_data', 'dataset_stats', 'format_stats',
+           'data_stats_command']
 
 # %% ../nbs/18_datasets.ipynb #40821248
 @dataclass
@@ -235,6 +238,9 @@ def read_points(annotation_path) -> np.ndarray:
     return read_annotation(annotation_path)[0]
 
 # %% ../nbs/18_datasets.ipynb #77bbf8dc
+TRAIN_TEST = ('train', 'test')                   # the splits of ShanghaiTech and UCF-QNRF
+TRAIN_VAL_TEST = ('train', 'val', 'test')       # the splits of JHU-Crowd++ and NWPU-Crowd
+
 def _natural_key(path: Path):
     return [int(t) if t.isdigit() else t.lower() for t in re.split(r'(\d+)', path.name)]
 
@@ -290,43 +296,20 @@ def show_records(records: list[CrowdRecord], title: str | None = None, ncols: in
     fig.tight_layout()
     return fig
 
-# %% ../nbs/18_datasets.ipynb #f343ec47
-FORMATS = {'sha': 'ShanghaiTech part A', 'shb': 'ShanghaiTech part B', 'qnrf': 'UCF-QNRF',
-           'ucf50': 'UCF_CC_50', 'jhu': 'JHU-Crowd++', 'nwpu': 'NWPU-Crowd',
-           'custom': 'Your own images (CSV/JSON points)'}
-
-def parse_spec(spec: str) -> tuple[str, Path]:
-    "Split `'<format>:<root>'` into the format name and the root folder."
-    fmt, sep, root = str(spec).partition(':')
-    fmt = fmt.strip().lower()
-    if not sep or not root or fmt not in FORMATS:
-        raise ValueError(f"data spec {spec!r}: expected '<format>:<root>' with format one of "
-                         f"{', '.join(FORMATS)} (e.g. 'sha:/data/ShanghaiTech')")
-    return fmt, Path(root).expanduser()
-
-def read_dataset(spec: str, split: str, margin: float = 0.05) -> list[CrowdRecord]:
-    "All records of one split of the data set `'<format>:<root>'` (formats: sha, shb, qnrf, ucf50, jhu, nwpu, custom)."
-    fmt, root = parse_spec(spec)
-    _require_dir(root, f'the unpacked {FORMATS[fmt]} data set')
-    if fmt in ('sha', 'shb'): return read_shanghaitech(root, split, part='A' if fmt == 'sha' else 'B', margin=margin)
-    if fmt == 'qnrf': return read_qnrf(root, split, margin=margin)
-    if fmt == 'ucf50': return read_ucf50(root, split, margin=margin)
-    if fmt == 'jhu': return read_jhu(root, split, margin=margin)
-    if fmt == 'nwpu': return read_nwpu(root, split, margin=margin)
-    return read_custom(root, split, margin=margin)
-
 # %% ../nbs/18_datasets.ipynb #f43a88fe
+def _shanghaitech_data(root: Path, part: str, split: str) -> Path | None:
+    "The `<split>_data` folder of ShanghaiTech part `part` under `root` (in `part_X`, `part_X_final` or `root` itself), or None."
+    return next((d / f'{split}_data' for d in (root / f'part_{part}', root / f'part_{part}_final', root)
+                 if (d / f'{split}_data').is_dir()), None)
+
 def read_shanghaitech(root, split: str, part: str = 'A', margin: float = 0.05) -> list[CrowdRecord]:
     "ShanghaiTech part `A` or `B`: `part_X/{train,test}_data/images/IMG_n.jpg` + `ground-truth/GT_IMG_n.mat`."
     root = _require_dir(Path(root), f'the ShanghaiTech folder holding part_{part}/')
-    fmt = 'sha' if part == 'A' else 'shb'
-    _check_split(split, ('train', 'test'), fmt)
-    candidates = [root / f'part_{part}', root / f'part_{part}_final', root]
-    part_dir = next((c for c in candidates if (c / f'{split}_data').is_dir()), None)
-    if part_dir is None:
+    _check_split(split, TRAIN_TEST, 'sha' if part == 'A' else 'shb')
+    data = _shanghaitech_data(root, part, split)
+    if data is None:
         raise FileNotFoundError(f"folder not found: {root / f'part_{part}' / f'{split}_data'} "
                                 f"(expected ShanghaiTech part {part}: part_{part}/{split}_data/images and ground-truth)")
-    data = part_dir / f'{split}_data'
     records = []
     for img in _images_in(data / 'images', 'ShanghaiTech images IMG_n.jpg'):
         ann = data / 'ground-truth' / f'GT_{img.stem}.mat'
@@ -345,7 +328,7 @@ def _same_folder_mat(img: Path) -> Path:
 def read_qnrf(root, split: str, margin: float = 0.05) -> list[CrowdRecord]:
     "UCF-QNRF: `Train|Test/img_XXXX.jpg` + `img_XXXX_ann.mat` (`annPoints`, (x, y))."
     root = _require_dir(Path(root), 'the UCF-QNRF folder holding Train/ and Test/')
-    _check_split(split, ('train', 'test'), 'qnrf')
+    _check_split(split, TRAIN_TEST, 'qnrf')
     folder = root / split.capitalize()
     return [_make_record(img, _same_folder_mat(img), split, margin)
             for img in _images_in(folder, f'UCF-QNRF {split} images img_XXXX.jpg')]
@@ -386,7 +369,7 @@ def _jhu_labels(path: Path) -> dict[str, dict]:
 def read_jhu(root, split: str, margin: float = 0.05) -> list[CrowdRecord]:
     "JHU-Crowd++: `{train,val,test}/images/*.jpg` + `gt/<name>.txt` (rows `x y w h o b`) + `image_labels.txt`."
     root = _require_dir(Path(root), 'the JHU-Crowd++ folder holding train/, val/ and test/')
-    _check_split(split, ('train', 'val', 'test'), 'jhu')
+    _check_split(split, TRAIN_VAL_TEST, 'jhu')
     folder = root / split
     labels = _jhu_labels(folder / 'image_labels.txt')
     records = []
@@ -421,7 +404,7 @@ def _nwpu_list(path: Path) -> list[tuple[str, list[str]]]:
 def read_nwpu(root, split: str, margin: float = 0.05) -> list[CrowdRecord]:
     "NWPU-Crowd: `images/<id>.jpg` + `jsons/<id>.json` (points, boxes, human_num), split lists `train.txt`/`val.txt`/`test.txt`."
     root = _require_dir(Path(root), 'the NWPU-Crowd folder holding images/, jsons/ and train.txt')
-    _check_split(split, ('train', 'val', 'test'), 'nwpu')
+    _check_split(split, TRAIN_VAL_TEST, 'nwpu')
     _require_dir(root / 'images', 'NWPU-Crowd images/<id>.jpg')
     records = []
     for stem, extra in _nwpu_list(root / f'{split}.txt'):
@@ -464,24 +447,63 @@ def read_custom(root, split: str = 'all', margin: float = 0.05) -> list[CrowdRec
                       f"{', '.join(orphans[:5])}{' ...' if len(orphans) > 5 else ''}", AnnotationWarning, stacklevel=2)
     return records
 
+def _custom_splits(root: Path) -> list[str]:
+    "The splits of a custom folder: its sub-folders, and `all` if images lie in `root` itself."
+    found = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith('.'))
+    return found + ['all'] if any(p.suffix.lower() in IMAGE_SUFFIXES for p in root.iterdir()) else found
+
+# %% ../nbs/18_datasets.ipynb #f343ec47
+@dataclass(frozen=True)
+class DatasetFormat:
+    "One data set layout: the name in a `'<format>:<root>'` spec, a title, its splits, its reader, how to find its splits, and the default splits."
+    name: str                                   # the `<format>` of a spec, e.g. 'sha'
+    title: str                                  # what messages and `data stats` call it
+    splits: tuple[str, ...]                     # the split names it knows; () = any sub-folder, or 'all'
+    read: Callable = field(repr=False)          # read(root, split, margin=...) → list[CrowdRecord]
+    find_splits: Callable = field(repr=False)   # find_splits(root) → the splits present under `root`
+    train_splits: tuple[str, ...] = ('train',)  # the split training uses; with several, the first present
+    eval_splits: tuple[str, ...] = ('test',)    # the split evaluation uses; with several, the first present
+
+FORMATS = {f.name: f for f in (
+    DatasetFormat('sha', 'ShanghaiTech part A', TRAIN_TEST, partial(read_shanghaitech, part='A'),
+                  lambda root: [s for s in TRAIN_TEST if _shanghaitech_data(root, 'A', s)]),
+    DatasetFormat('shb', 'ShanghaiTech part B', TRAIN_TEST, partial(read_shanghaitech, part='B'),
+                  lambda root: [s for s in TRAIN_TEST if _shanghaitech_data(root, 'B', s)]),
+    DatasetFormat('qnrf', 'UCF-QNRF', TRAIN_TEST, read_qnrf,
+                  lambda root: [s for s in TRAIN_TEST if (root / s.capitalize()).is_dir()]),
+    DatasetFormat('ucf50', 'UCF_CC_50', UCF50_SPLITS, read_ucf50, lambda root: ['all'], ('train1',), ('test1',)),
+    DatasetFormat('jhu', 'JHU-Crowd++', TRAIN_VAL_TEST, read_jhu,
+                  lambda root: [s for s in TRAIN_VAL_TEST if (root / s).is_dir()]),
+    DatasetFormat('nwpu', 'NWPU-Crowd', TRAIN_VAL_TEST, read_nwpu,
+                  lambda root: [s for s in TRAIN_VAL_TEST if (root / f'{s}.txt').is_file()], eval_splits=('val',)),
+    DatasetFormat('custom', 'Your own images (CSV/JSON points)', (), read_custom, _custom_splits,
+                  ('train', 'all'), ('test', 'val', 'all')),
+)}
+
+# %% ../nbs/18_datasets.ipynb #71ad3758
+def parse_spec(spec: str) -> tuple[DatasetFormat, Path]:
+    "Split `'<format>:<root>'` into the format's row of `FORMATS` and the root folder."
+    name, sep, root = str(spec).partition(':')
+    name = name.strip().lower()
+    if not sep or not root or name not in FORMATS:
+        raise ValueError(f"data spec {spec!r}: expected '<format>:<root>' with format one of "
+                         f"{', '.join(FORMATS)} (e.g. 'sha:/data/ShanghaiTech')")
+    return FORMATS[name], Path(root).expanduser()
+
+def read_dataset(spec: str, split: str, margin: float = 0.05) -> list[CrowdRecord]:
+    "All records of one split of the data set `'<format>:<root>'` (formats: sha, shb, qnrf, ucf50, jhu, nwpu, custom)."
+    fmt, root = parse_spec(spec)
+    _require_dir(root, f'the unpacked {fmt.title} data set')
+    return fmt.read(root, split, margin=margin)
+
 # %% ../nbs/18_datasets.ipynb #37ed1a23
 def available_splits(spec: str) -> list[str]:
     "The splits present under the root of `'<format>:<root>'`."
     fmt, root = parse_spec(spec)
-    _require_dir(root, f'the unpacked {FORMATS[fmt]} data set')
-    if fmt in ('sha', 'shb'):
-        part = 'A' if fmt == 'sha' else 'B'
-        dirs = [root / f'part_{part}', root / f'part_{part}_final', root]
-        found = [s for s in ('train', 'test') if any((d / f'{s}_data').is_dir() for d in dirs)]
-    elif fmt == 'qnrf': found = [s for s in ('train', 'test') if (root / s.capitalize()).is_dir()]
-    elif fmt == 'ucf50': found = ['all']
-    elif fmt == 'jhu': found = [s for s in ('train', 'val', 'test') if (root / s).is_dir()]
-    elif fmt == 'nwpu': found = [s for s in ('train', 'val', 'test') if (root / f'{s}.txt').is_file()]
-    else:
-        found = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith('.'))
-        if any(p.suffix.lower() in IMAGE_SUFFIXES for p in root.iterdir()): found = found + ['all']
+    _require_dir(root, f'the unpacked {fmt.title} data set')
+    found = fmt.find_splits(root)
     if not found:
-        raise FileNotFoundError(f"no {FORMATS[fmt]} split found under {root}; see the layout in the datasets notebook")
+        raise FileNotFoundError(f"no {fmt.title} split found under {root}; see the layout in the datasets notebook")
     return found
 
 def default_split(spec: str, purpose: str = 'train') -> str:
@@ -489,13 +511,10 @@ def default_split(spec: str, purpose: str = 'train') -> str:
     fmt, _ = parse_spec(spec)
     if purpose not in ('train', 'eval'):
         raise ValueError(f"purpose: expected 'train' or 'eval', got {purpose!r}")
-    if fmt == 'ucf50': return 'train1' if purpose == 'train' else 'test1'
-    if fmt == 'custom':
-        have = available_splits(spec)
-        order = ('train', 'all') if purpose == 'train' else ('test', 'val', 'all')
-        return next((s for s in order if s in have), have[0])
-    if purpose == 'train': return 'train'
-    return 'val' if fmt == 'nwpu' else 'test'
+    choices = fmt.train_splits if purpose == 'train' else fmt.eval_splits
+    if len(choices) == 1: return choices[0]                 # fixed by the benchmark
+    have = available_splits(spec)
+    return next((s for s in choices if s in have), have[0])
 
 # %% ../nbs/18_datasets.ipynb #018e894d
 def official_size(height: int, width: int, max_side: int | None = 2048, min_side: int | None = 512) -> tuple[int, int]:
@@ -724,7 +743,7 @@ def data_stats_command(spec: str, split: str | None = None) -> int:
     try:
         fmt, root = parse_spec(spec)
         for s in ([split] if split else available_splits(spec)):
-            print(format_stats(dataset_stats(read_dataset(spec, s)), f"{FORMATS[fmt]} ({fmt}) at {root}, split {s!r}"))
+            print(format_stats(dataset_stats(read_dataset(spec, s)), f"{fmt.title} ({fmt.name}) at {root}, split {s!r}"))
         return 0
     except (OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
