@@ -9,12 +9,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .attention import MultiheadAttention, Dropout, attention, split_heads, merge_heads
+from .attention import MultiheadAttention, attention, split_heads, merge_heads
+from .encoder import AddNorm, FeedForward, EncoderLayer
 from .pos_enc import sine_embed_points
 
 # %% auto #0
-__all__ = ['FUSED_PROJECTIONS', 'RENAMED_PROJECTIONS', 'MLP', 'DETRDecoderLayer', 'DETRDecoder', 'ConditionalDecoderLayer',
-           'fuse_layer_state', 'split_layer_state', 'ConditionalDecoder']
+__all__ = ['FUSED_PROJECTIONS', 'MLP', 'DETRDecoderLayer', 'DETRDecoder', 'ConditionalDecoderLayer', 'ConditionalDecoder']
 
 # %% ../nbs/07_decoder.ipynb #1bfe196a
 class MLP(nn.Module):
@@ -30,25 +30,19 @@ class MLP(nn.Module):
         return x
 
 # %% ../nbs/07_decoder.ipynb #bea94126
-class DETRDecoderLayer(nn.Module):
-    "DETR's post-norm decoder layer: self-attention, cross-attention to the memory, FFN."
+class DETRDecoderLayer(EncoderLayer):
+    "DETR's post-norm decoder layer: the encoder layer's self-attention step, cross-attention to the memory, FFN, each with add & norm."
     def __init__(self, d_model: int = 256, nheads: int = 8, dim_feedforward: int = 2048, dropout: float = 0.1):
-        super().__init__()
-        self.self_attn = MultiheadAttention(d_model, nheads, dropout)
+        super().__init__(d_model, nheads, dim_feedforward, dropout)        # self_attn, self_add_norm, ffn
         self.cross_attn = MultiheadAttention(d_model, nheads, dropout)
-        self.linear1, self.linear2 = nn.Linear(d_model, dim_feedforward), nn.Linear(dim_feedforward, d_model)
-        self.norm1, self.norm2, self.norm3 = nn.LayerNorm(d_model), nn.LayerNorm(d_model), nn.LayerNorm(d_model)
-        self.dropout, self.dropout1, self.dropout2, self.dropout3 = (Dropout(dropout) for _ in range(4))
+        self.cross_add_norm = AddNorm(d_model, dropout)
 
     def forward(self, tgt, memory, pos, query_pos, key_padding_mask=None, need_weights: bool = False):
         "tgt `(B, Q, D)`, memory/pos `(B, N, D)`, query_pos `(Q, D)` → (tgt, self weights `(B, nh, Q, Q)`, cross weights `(B, nh, Q, N)`)."
-        qk = tgt + query_pos
-        tgt2, w_self = self.self_attn(qk, qk, tgt, None, need_weights)
-        tgt = self.norm1(tgt + self.dropout1(tgt2))
-        tgt2, w_cross = self.cross_attn(tgt + query_pos, memory + pos, memory, key_padding_mask, need_weights)
-        tgt = self.norm2(tgt + self.dropout2(tgt2))
-        tgt2 = self.linear2(self.dropout(F.relu(self.linear1(tgt), inplace=True)))
-        return self.norm3(tgt + self.dropout3(tgt2)), w_self, w_cross
+        tgt, w_self = self.self_attend(tgt, query_pos, None, need_weights)
+        update, w_cross = self.cross_attn(tgt + query_pos, memory + pos, memory, key_padding_mask, need_weights)
+        tgt = self.cross_add_norm(tgt, update)
+        return self.ffn(tgt), w_self, w_cross
 
 class DETRDecoder(nn.Module):
     "A stack of `DETRDecoderLayer`s with a shared final norm; forward → dict(hs `(L, B, Q, D)`, reference None, self_attn, cross_attn)."
@@ -71,7 +65,6 @@ class DETRDecoder(nn.Module):
 FUSED_PROJECTIONS = {'sa_content_proj': ('sa_qcontent_proj', 'sa_kcontent_proj', 'sa_v_proj'),
                      'sa_pos_proj': ('sa_qpos_proj', 'sa_kpos_proj'),
                      'ca_kv_proj': ('ca_kcontent_proj', 'ca_v_proj')}
-RENAMED_PROJECTIONS = {'sa_out_proj': 'self_attn.out_proj', 'ca_out_proj': 'cross_attn.out_proj'}
 
 class ConditionalDecoderLayer(nn.Module):
     "Conditional DETR's decoder layer with fused projections; cross-attention heads of `E` content + `E` spatial channels."
@@ -82,13 +75,13 @@ class ConditionalDecoderLayer(nn.Module):
         self.nheads, self.attn_dropout = nheads, dropout
         self.sa_content_proj, self.sa_pos_proj = nn.Linear(D, 3 * D), nn.Linear(D, 2 * D)
         self.sa_out_proj = nn.Linear(D, D)
+        self.self_add_norm = AddNorm(D, dropout)
         self.ca_qcontent_proj = nn.Linear(D, D)
         self.ca_qpos_proj = nn.Linear(D, D) if is_first else None
         self.ca_kv_proj, self.ca_kpos_proj = nn.Linear(D, 2 * D), nn.Linear(D, D)
         self.ca_qpos_sine_proj, self.ca_out_proj = nn.Linear(D, D), nn.Linear(D, D)
-        self.linear1, self.linear2 = nn.Linear(D, dim_feedforward), nn.Linear(dim_feedforward, D)
-        self.norm1, self.norm2, self.norm3 = nn.LayerNorm(D), nn.LayerNorm(D), nn.LayerNorm(D)
-        self.dropout, self.dropout1, self.dropout2, self.dropout3 = (Dropout(dropout) for _ in range(4))
+        self.cross_add_norm = AddNorm(D, dropout)
+        self.ffn = FeedForward(D, dim_feedforward, dropout)
 
     def forward(self, tgt, memory, pos, query_pos, query_sine_embed, key_padding_mask=None, need_weights: bool = False):
         "tgt `(B, Q, D)`, memory `(B, N, D)`, pos `(B or 1, N, D)`, query_pos `(Q, D)`, query_sine_embed `(B or 1, Q, D)` → (tgt, self weights, cross weights)."
@@ -99,7 +92,7 @@ class ConditionalDecoderLayer(nn.Module):
         qc, kc, v = self.sa_content_proj(tgt).chunk(3, dim=-1)                       # (B, Q, D) each
         qp, kp = self.sa_pos_proj(query_pos).chunk(2, dim=-1)                        # (Q, D) each, batch-free
         out, w_self = attention(heads(qc + qp), heads(kc + kp), heads(v), None, p, need_weights)
-        tgt = self.norm1(tgt + self.dropout1(self.sa_out_proj(merge_heads(out))))
+        tgt = self.self_add_norm(tgt, self.sa_out_proj(merge_heads(out)))
         # cross-attention to the memory: content ⊕ spatial per head
         qc = self.ca_qcontent_proj(tgt)                                              # (B, Q, D)
         kc, v = self.ca_kv_proj(memory).chunk(2, dim=-1)                             # (B, N, D) each
@@ -109,28 +102,8 @@ class ConditionalDecoderLayer(nn.Module):
         q = torch.cat((heads(qc), heads(qs).expand(B, -1, -1, -1)), dim=-1)          # (B, nh, Q, 2E)
         k = torch.cat((heads(kc), heads(kp).expand(B, -1, -1, -1)), dim=-1)          # (B, nh, N, 2E)
         out, w_cross = attention(q, k, heads(v), key_padding_mask, p, need_weights)  # (B, nh, Q, E)
-        tgt = self.norm2(tgt + self.dropout2(self.ca_out_proj(merge_heads(out))))
-        tgt2 = self.linear2(self.dropout(F.relu(self.linear1(tgt), inplace=True)))
-        return self.norm3(tgt + self.dropout3(tgt2)), w_self, w_cross
-
-def fuse_layer_state(sd: dict) -> dict:
-    "State dict of one conditional decoder layer with separate projections (`sa_qcontent_proj.weight`, ...) → `ConditionalDecoderLayer` names."
-    sd = dict(sd)
-    for fused, parts in FUSED_PROJECTIONS.items():
-        for t in ('weight', 'bias'): sd[f'{fused}.{t}'] = torch.cat([sd.pop(f'{p}.{t}') for p in parts])
-    for new, old in RENAMED_PROJECTIONS.items():
-        for t in ('weight', 'bias'): sd[f'{new}.{t}'] = sd.pop(f'{old}.{t}')
-    return sd
-
-def split_layer_state(sd: dict) -> dict:
-    "Inverse of `fuse_layer_state`."
-    sd = dict(sd)
-    for fused, parts in FUSED_PROJECTIONS.items():
-        for t in ('weight', 'bias'):
-            for p, chunk in zip(parts, sd.pop(f'{fused}.{t}').chunk(len(parts))): sd[f'{p}.{t}'] = chunk
-    for new, old in RENAMED_PROJECTIONS.items():
-        for t in ('weight', 'bias'): sd[f'{old}.{t}'] = sd.pop(f'{new}.{t}')
-    return sd
+        tgt = self.cross_add_norm(tgt, self.ca_out_proj(merge_heads(out)))
+        return self.ffn(tgt), w_self, w_cross
 
 # %% ../nbs/07_decoder.ipynb #114b7bd2
 class ConditionalDecoder(nn.Module):

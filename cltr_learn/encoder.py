@@ -9,29 +9,58 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .attention import MultiheadAttention, Dropout
+from .attention import MultiheadAttention
 
 # %% auto #0
-__all__ = ['EncoderLayer', 'Encoder']
+__all__ = ['AddNorm', 'FeedForward', 'EncoderLayer', 'Encoder']
+
+# %% ../nbs/06_encoder.ipynb #a0d1n001
+class AddNorm(nn.Module):
+    "Post-norm residual step: `norm(x + dropout(update))` over the last axis."
+    def __init__(self, d_model: int, dropout: float = 0.1):
+        super().__init__()
+        self.dropout = nn.Dropout(dropout)
+        self.norm = nn.LayerNorm(d_model)
+
+    def forward(self, x: torch.Tensor, update: torch.Tensor) -> torch.Tensor:
+        "`x`, `update` `(..., D)` → `(..., D)`."
+        return self.norm(x + self.dropout(update))
+
+# %% ../nbs/06_encoder.ipynb #a0d1n004
+class FeedForward(nn.Module):
+    "Position-wise `D → dim_feedforward → D` ReLU network with its own add & norm: `add_norm(x, linear2(dropout(relu(linear1(x)))))`."
+    def __init__(self, d_model: int, dim_feedforward: int, dropout: float = 0.1):
+        super().__init__()
+        self.linear1 = nn.Linear(d_model, dim_feedforward)
+        self.dropout = nn.Dropout(dropout)
+        self.linear2 = nn.Linear(dim_feedforward, d_model)
+        self.add_norm = AddNorm(d_model, dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        "`x (..., D)` → `(..., D)`, every token on its own."
+        return self.add_norm(x, self.linear2(self.dropout(F.relu(self.linear1(x), inplace=True))))
 
 # %% ../nbs/06_encoder.ipynb #30334295
 class EncoderLayer(nn.Module):
-    "Post-norm encoder layer: self-attention with the positional code on queries/keys, then a ReLU FFN."
+    "Post-norm encoder layer: self-attention with the positional code on queries/keys, add & norm, then the FFN."
     def __init__(self, d_model: int = 256, nheads: int = 8, dim_feedforward: int = 2048, dropout: float = 0.1):
         super().__init__()
         self.self_attn = MultiheadAttention(d_model, nheads, dropout)
-        self.linear1, self.linear2 = nn.Linear(d_model, dim_feedforward), nn.Linear(dim_feedforward, d_model)
-        self.norm1, self.norm2 = nn.LayerNorm(d_model), nn.LayerNorm(d_model)
-        self.dropout, self.dropout1, self.dropout2 = Dropout(dropout), Dropout(dropout), Dropout(dropout)
+        self.self_add_norm = AddNorm(d_model, dropout)
+        self.ffn = FeedForward(d_model, dim_feedforward, dropout)
+
+    def self_attend(self, x: torch.Tensor, pos: torch.Tensor, key_padding_mask: torch.Tensor | None = None,
+                    need_weights: bool = False):
+        "The first update: `self_add_norm(x, MHA(x + pos, x + pos, x))` → (x `(B, N, D)`, weights `(B, nh, N, N)` or None)."
+        qk = x + pos
+        update, weights = self.self_attn(qk, qk, x, key_padding_mask, need_weights)
+        return self.self_add_norm(x, update), weights
 
     def forward(self, src: torch.Tensor, pos: torch.Tensor, key_padding_mask: torch.Tensor | None = None,
                 need_weights: bool = False):
         "src, pos `(B, N, D)`, `key_padding_mask (B, N)` → (src `(B, N, D)`, weights `(B, nh, N, N)` or None)."
-        qk = src + pos
-        src2, weights = self.self_attn(qk, qk, src, key_padding_mask, need_weights)
-        src = self.norm1(src + self.dropout1(src2))
-        src2 = self.linear2(self.dropout(F.relu(self.linear1(src), inplace=True)))
-        return self.norm2(src + self.dropout2(src2)), weights
+        src, weights = self.self_attend(src, pos, key_padding_mask, need_weights)
+        return self.ffn(src), weights
 
 # %% ../nbs/06_encoder.ipynb #90145929
 class Encoder(nn.Module):
