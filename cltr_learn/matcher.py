@@ -127,7 +127,7 @@ def solve_assignment(cost: np.ndarray) -> tuple:
 def match_layers(pred_logits: torch.Tensor, pred_points: torch.Tensor, targets: list,
                  cost_class: float = 2.0, cost_point: float = 5.0, alpha: float = 0.25, gamma: float = 2.0,
                  map_fn=map) -> list:
-    "Match every layer of `pred_logits (L, B, Q, 2)`, `pred_points (L, B, Q, 3)`: `[layer][image] -> (pred_idx, tgt_idx)` (CPU int64)."
+    "Match every layer of `pred_logits (L, B, Q, 2)`, `pred_points (L, B, Q, 3)`: `[layer][image] -> (pred_idx, tgt_idx)` (CPU int64); `map_fn` solves the L·B blocks."
     L, B, Q, _ = pred_logits.shape
     check_targets(targets, B, Q)
     check_finite(pred_logits, pred_points)
