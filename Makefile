@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-numerics install system-deps export clean-nbs app docs
+.PHONY: demo test test-numerics install system-deps export clean-nbs outputs lab app docs
 
 $(STAMP): settings.ini setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -46,6 +46,16 @@ export: $(STAMP)
 
 clean-nbs: $(STAMP)
 	$(BIN)/nbdev_clean
+
+# Execute every notebook top to bottom and save it WITH its outputs (figures, tables), normalised so that a re-run
+# changes nothing; fails, naming notebook and cell, on an output with a timing, an absolute path or a memory address.
+# One notebook: .venv/bin/python tools/run_notebooks.py nbs/03_pos_enc.ipynb
+outputs: $(STAMP)
+	$(BIN)/python tools/run_notebooks.py
+
+# Open the notebooks in JupyterLab, kernel = the project's .venv (root needs --allow-root)
+lab: $(STAMP)
+	JUPYTER_PREFER_ENV_PATH=1 $(BIN)/jupyter lab $$( [ "$$(id -u)" = 0 ] && echo --allow-root ) nbs/
 
 # Serve the interactive explorers (app/explorers.ipynb) with Voila on http://127.0.0.1:$(APP_PORT)/
 APP_PORT ?= 8866

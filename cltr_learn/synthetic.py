@@ -18,8 +18,8 @@ from torch.utils.data import Dataset
 from .core import IMAGENET_MEAN, normalize_points, to_model_input
 
 # %% auto #0
-__all__ = ['SCALE_RATES', 'PAD_VALUE', 'make_crowd', 'knn_distances', 'make_target', 'hflip', 'rescale', 'to_grayscale', 'pad_to',
-           'crop_points', 'CropDataset', 'SyntheticCrowds']
+__all__ = ['SCALE_RATES', 'PAD_VALUE', 'knn_distances', 'make_target', 'hflip', 'rescale', 'to_grayscale', 'pad_to',
+           'crop_points', 'CropDataset', 'make_crowd', 'SyntheticCrowds']
 
 # %% ../nbs/01_synthetic.ipynb #d9d193ae
 def _check_int(name: str, value, minimum: int) -> int:
@@ -30,6 +30,151 @@ def _check_int(name: str, value, minimum: int) -> int:
     if value < minimum:
         raise ValueError(f"{name} must be {kind} integer, got {value!r}")
     return int(value)
+
+# %% ../nbs/01_synthetic.ipynb #65e458e2
+def _as_points(points_px, name: str = 'points_px') -> np.ndarray:
+    "`points_px` as a float64 `(K, 2)` array, or a ValueError naming it."
+    p = np.asarray(points_px.detach().cpu() if isinstance(points_px, torch.Tensor) else points_px, dtype=np.float64)
+    if p.size == 0: return p.reshape(0, 2)
+    if p.ndim != 2 or p.shape[1] != 2:
+        raise ValueError(f"{name} must have shape (K, 2) (pixel x, y), got {p.shape}")
+    return p
+
+def knn_distances(points_px) -> np.ndarray:
+    "Mean distance `(K,)` in pixels from each point to its 3 nearest other points (fewer if K < 4; 0 if K = 1)."
+    p = _as_points(points_px)
+    if len(p) < 2: return np.zeros(len(p))
+    d, _ = cKDTree(p).query(p, k=min(4, len(p)))       # (K, k): itself at distance 0, then the neighbours
+    return d[:, 1:].mean(1)
+
+# %% ../nbs/01_synthetic.ipynb #c394a9ca
+def make_target(points_px, width: int, height: int) -> dict:
+    "Target of one crop: `points` (K, 2) float32 normalised (x/width, y/height) and `knn` (K,) float32 = knn_distances / width."
+    width, height = _check_int('width', width, 1), _check_int('height', height, 1)
+    p = _as_points(points_px)
+    return dict(points=normalize_points(torch.from_numpy(p).float(), width, height),
+                knn=torch.from_numpy(knn_distances(p) / width).float())
+
+# %% ../nbs/01_synthetic.ipynb #5a5328a1
+SCALE_RATES = tuple(round(0.7 + 0.05 * i, 2) for i in range(13) if i != 6)   # official scale type 1: 0.7 … 1.3, no 1.0
+PAD_VALUE = tuple(round(255 * m) for m in IMAGENET_MEAN)                     # (124, 116, 104): ≈ 0 after normalisation
+
+def hflip(image: np.ndarray, points_px) -> tuple[np.ndarray, np.ndarray]:
+    "Mirror a uint8 `(H, W, 3)` image left-right and its pixel points: x → W − x (continuous coordinates)."
+    p = _as_points(points_px).astype(np.float32)
+    return np.ascontiguousarray(image[:, ::-1]), np.stack([image.shape[1] - p[:, 0], p[:, 1]], 1)
+
+def rescale(image: np.ndarray, points_px, rate: float) -> tuple[np.ndarray, np.ndarray]:
+    "Resize the image to `(int(H·rate), int(W·rate))` (Lanczos, as the official) and scale the points by the exact size ratios."
+    H, W = image.shape[:2]
+    w2, h2 = max(int(W * rate), 1), max(int(H * rate), 1)
+    out = np.array(Image.fromarray(image).resize((w2, h2), Image.Resampling.LANCZOS))   # a writable copy
+    p = _as_points(points_px) * np.array([w2 / W, h2 / H])
+    return out, p.astype(np.float32)
+
+def to_grayscale(image: np.ndarray) -> np.ndarray:
+    "ITU-R 601 luma of a uint8 `(H, W, 3)` image, repeated on 3 channels (PIL's `convert('L')`)."
+    return np.repeat(np.asarray(Image.fromarray(image).convert('L'))[..., None], 3, axis=2)
+
+def pad_to(image: np.ndarray, size: int, value=PAD_VALUE) -> np.ndarray:
+    "Pad a `(H, W, 3)` image at the bottom and right with `value` so that both sides are at least `size`."
+    H, W = image.shape[:2]
+    if H >= size and W >= size: return image
+    out = np.empty((max(H, size), max(W, size), 3), image.dtype)
+    out[...] = np.asarray(value, image.dtype)
+    out[:H, :W] = image
+    return out
+
+def crop_points(points_px, left: int, top: int, size: int) -> np.ndarray:
+    "Points inside the window `[left, left+size) × [top, top+size)`, shifted to crop pixels `(K', 2)` float32."
+    p = _as_points(points_px)
+    x, y = p[:, 0] - left, p[:, 1] - top
+    keep = (x >= 0) & (x < size) & (y >= 0) & (y < size)
+    return np.stack([x[keep], y[keep]], 1).astype(np.float32)
+
+# %% ../nbs/01_synthetic.ipynb #a8caa73d
+class CropDataset(Dataset):
+    "Random square training crops of the images `get_item(i) -> (uint8 (H, W, 3), points_px (K, 2))`, with point-aware augmentation."
+    def __init__(self, get_item: Callable[[int], tuple[np.ndarray, np.ndarray]], n_images: int, crop_size: int = 256,
+                 flip: bool = True, scale_aug: bool = True, scale_rates: tuple = SCALE_RATES, scale_p: float = 0.3,
+                 gray_p: float = 0.1, min_num: int = -1, max_num: int = 500, seed: int = 0):
+        if not callable(get_item):
+            raise TypeError(f"get_item must be a callable index -> (image, points_px), got {type(get_item).__name__}")
+        self.get_item, self.n_images = get_item, _check_int('n_images', n_images, 1)
+        self.crop_size, self.seed = _check_int('crop_size', crop_size, 1), _check_int('seed', seed, 0)
+        for name, value in (('flip', flip), ('scale_aug', scale_aug)):
+            if not isinstance(value, (bool, np.bool_)): raise TypeError(f"{name} must be a bool, got {value!r}")
+        for name, value in (('scale_p', scale_p), ('gray_p', gray_p)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+                raise ValueError(f"{name} must be a probability in [0, 1], got {value!r}")
+        rates = tuple(scale_rates) if isinstance(scale_rates, (tuple, list)) else ()
+        if not rates or not all(isinstance(r, (int, float)) and not isinstance(r, bool) and r > 0 for r in rates):
+            raise ValueError(f"scale_rates must be a non-empty tuple of positive numbers, got {scale_rates!r}")
+        for name, value in (('min_num', min_num), ('max_num', max_num)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                raise TypeError(f"{name} must be an integer, got {value!r}")
+        if max_num - min_num < 2:
+            raise ValueError(f"no head count K satisfies min_num < K < max_num with min_num={min_num}, max_num={max_num}")
+        self.flip, self.scale_aug, self.scale_rates = bool(flip), bool(scale_aug), tuple(float(r) for r in rates)
+        self.scale_p, self.gray_p, self.min_num, self.max_num = float(scale_p), float(gray_p), int(min_num), int(max_num)
+        self.epoch = 0
+
+    def __len__(self) -> int: return self.n_images
+
+    def set_epoch(self, epoch: int) -> None:
+        "Draw new, still reproducible, augmentations: items depend on `(seed, epoch, index)`."
+        self.epoch = _check_int('epoch', epoch, 0)
+
+    def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        "Image `index` as (uint8 `(H, W, 3)`, float32 `(K, 2)` pixel points inside the image), checked."
+        image, points = self.get_item(index)
+        image = np.asarray(image)
+        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3 or 0 in image.shape[:2]:
+            raise ValueError(f"get_item({index}) must return a uint8 image of shape (H, W, 3), "
+                             f"got {image.dtype} {image.shape}")
+        p = _as_points(points, name=f"points_px of get_item({index})").astype(np.float32)
+        H, W = image.shape[:2]
+        inside = (p[:, 0] >= 0) & (p[:, 0] < W) & (p[:, 1] >= 0) & (p[:, 1] < H)
+        return image, p[inside]
+
+    def crop(self, index: int) -> tuple[np.ndarray, np.ndarray, dict]:
+        "Raw crop of item `index`: uint8 `(c, c, 3)`, pixel points `(K, 2)` float32, and the draws (`info`)."
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or not 0 <= index < len(self):
+            raise IndexError(f"index must be an integer in [0, {len(self)}), got {index!r}")
+        c = self.crop_size
+        rng = np.random.default_rng([self.seed, self.epoch, int(index)])
+        image, points = self.load(int(index))
+        flip = self.flip and rng.random() < 0.5
+        rate = float(rng.choice(self.scale_rates)) if self.scale_aug and rng.random() < self.scale_p else 1.0
+        gray = rng.random() < self.gray_p
+        if flip: image, points = hflip(image, points)
+        H, W = image.shape[:2]
+        if rate != 1.0 and min(int(W * rate), int(H * rate)) > c: image, points = rescale(image, points, rate)
+        else: rate = 1.0                                       # official: never scale below the crop size
+        image, used, rejected, tried = pad_to(image, c), int(index), 0, 1
+        while True:
+            top = int(rng.integers(0, image.shape[0] - c + 1))
+            left = int(rng.integers(0, image.shape[1] - c + 1))
+            crop_pts = crop_points(points, left, top, c)
+            if self.min_num < len(crop_pts) < self.max_num: break
+            rejected += 1
+            if rejected >= 100:                                # another image, no flip, no scale (official)
+                if tried >= 20:
+                    raise RuntimeError(f"no {c}x{c} crop with min_num < K < max_num (min_num={self.min_num}, "
+                                       f"max_num={self.max_num}) in 20 images x 100 windows, starting at image {index}")
+                used = int(rng.integers(self.n_images))
+                image, points = self.load(used)
+                image, flip, rate, rejected, tried = pad_to(image, c), False, 1.0, 0, tried + 1
+        crop = image[top:top + c, left:left + c]
+        if gray: crop = to_grayscale(crop)
+        return np.ascontiguousarray(crop), crop_pts, dict(image=used, flip=flip, rate=rate, gray=gray, left=left, top=top)
+
+    def __getitem__(self, index: int) -> dict:
+        "`image` (3, c, c) normalised float, `points` (K, 2) normalised by the crop size, `knn` (K,), `points_px` (K, 2)."
+        crop, points, _ = self.crop(index)
+        target = make_target(points, self.crop_size, self.crop_size)
+        return dict(image=to_model_input(crop), points=target['points'], knn=target['knn'],
+                    points_px=torch.from_numpy(points))
 
 # %% ../nbs/01_synthetic.ipynb #8c42708f
 def _smooth_noise(rng: np.random.Generator, height: int, width: int, cell: float, channels: int = 1) -> np.ndarray:
@@ -206,151 +351,6 @@ def make_crowd(height: int, width: int, n_heads: int, seed: int) -> tuple[np.nda
     "A synthetic crowd: uint8 image `(H, W, 3)` and the exact head centres `(n_heads, 2)` float32 pixel `(x, y)`."
     image, points, _, _ = _render(height, width, n_heads, seed)
     return image, points
-
-# %% ../nbs/01_synthetic.ipynb #65e458e2
-def _as_points(points_px, name: str = 'points_px') -> np.ndarray:
-    "`points_px` as a float64 `(K, 2)` array, or a ValueError naming it."
-    p = np.asarray(points_px.detach().cpu() if isinstance(points_px, torch.Tensor) else points_px, dtype=np.float64)
-    if p.size == 0: return p.reshape(0, 2)
-    if p.ndim != 2 or p.shape[1] != 2:
-        raise ValueError(f"{name} must have shape (K, 2) (pixel x, y), got {p.shape}")
-    return p
-
-def knn_distances(points_px) -> np.ndarray:
-    "Mean distance `(K,)` in pixels from each point to its 3 nearest other points (fewer if K < 4; 0 if K = 1)."
-    p = _as_points(points_px)
-    if len(p) < 2: return np.zeros(len(p))
-    d, _ = cKDTree(p).query(p, k=min(4, len(p)))       # (K, k): itself at distance 0, then the neighbours
-    return d[:, 1:].mean(1)
-
-# %% ../nbs/01_synthetic.ipynb #c394a9ca
-def make_target(points_px, width: int, height: int) -> dict:
-    "Target of one crop: `points` (K, 2) float32 normalised (x/width, y/height) and `knn` (K,) float32 = knn_distances / width."
-    width, height = _check_int('width', width, 1), _check_int('height', height, 1)
-    p = _as_points(points_px)
-    return dict(points=normalize_points(torch.from_numpy(p).float(), width, height),
-                knn=torch.from_numpy(knn_distances(p) / width).float())
-
-# %% ../nbs/01_synthetic.ipynb #5a5328a1
-SCALE_RATES = tuple(round(0.7 + 0.05 * i, 2) for i in range(13) if i != 6)   # official scale type 1: 0.7 … 1.3, no 1.0
-PAD_VALUE = tuple(round(255 * m) for m in IMAGENET_MEAN)                     # (124, 116, 104): ≈ 0 after normalisation
-
-def hflip(image: np.ndarray, points_px) -> tuple[np.ndarray, np.ndarray]:
-    "Mirror a uint8 `(H, W, 3)` image left-right and its pixel points: x → W − x (continuous coordinates)."
-    p = _as_points(points_px).astype(np.float32)
-    return np.ascontiguousarray(image[:, ::-1]), np.stack([image.shape[1] - p[:, 0], p[:, 1]], 1)
-
-def rescale(image: np.ndarray, points_px, rate: float) -> tuple[np.ndarray, np.ndarray]:
-    "Resize the image to `(int(H·rate), int(W·rate))` (Lanczos, as the official) and scale the points by the exact size ratios."
-    H, W = image.shape[:2]
-    w2, h2 = max(int(W * rate), 1), max(int(H * rate), 1)
-    out = np.array(Image.fromarray(image).resize((w2, h2), Image.Resampling.LANCZOS))   # a writable copy
-    p = _as_points(points_px) * np.array([w2 / W, h2 / H])
-    return out, p.astype(np.float32)
-
-def to_grayscale(image: np.ndarray) -> np.ndarray:
-    "ITU-R 601 luma of a uint8 `(H, W, 3)` image, repeated on 3 channels (PIL's `convert('L')`)."
-    return np.repeat(np.asarray(Image.fromarray(image).convert('L'))[..., None], 3, axis=2)
-
-def pad_to(image: np.ndarray, size: int, value=PAD_VALUE) -> np.ndarray:
-    "Pad a `(H, W, 3)` image at the bottom and right with `value` so that both sides are at least `size`."
-    H, W = image.shape[:2]
-    if H >= size and W >= size: return image
-    out = np.empty((max(H, size), max(W, size), 3), image.dtype)
-    out[...] = np.asarray(value, image.dtype)
-    out[:H, :W] = image
-    return out
-
-def crop_points(points_px, left: int, top: int, size: int) -> np.ndarray:
-    "Points inside the window `[left, left+size) × [top, top+size)`, shifted to crop pixels `(K', 2)` float32."
-    p = _as_points(points_px)
-    x, y = p[:, 0] - left, p[:, 1] - top
-    keep = (x >= 0) & (x < size) & (y >= 0) & (y < size)
-    return np.stack([x[keep], y[keep]], 1).astype(np.float32)
-
-# %% ../nbs/01_synthetic.ipynb #a8caa73d
-class CropDataset(Dataset):
-    "Random square training crops of the images `get_item(i) -> (uint8 (H, W, 3), points_px (K, 2))`, with point-aware augmentation."
-    def __init__(self, get_item: Callable[[int], tuple[np.ndarray, np.ndarray]], n_images: int, crop_size: int = 256,
-                 flip: bool = True, scale_aug: bool = True, scale_rates: tuple = SCALE_RATES, scale_p: float = 0.3,
-                 gray_p: float = 0.1, min_num: int = -1, max_num: int = 500, seed: int = 0):
-        if not callable(get_item):
-            raise TypeError(f"get_item must be a callable index -> (image, points_px), got {type(get_item).__name__}")
-        self.get_item, self.n_images = get_item, _check_int('n_images', n_images, 1)
-        self.crop_size, self.seed = _check_int('crop_size', crop_size, 1), _check_int('seed', seed, 0)
-        for name, value in (('flip', flip), ('scale_aug', scale_aug)):
-            if not isinstance(value, (bool, np.bool_)): raise TypeError(f"{name} must be a bool, got {value!r}")
-        for name, value in (('scale_p', scale_p), ('gray_p', gray_p)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-                raise ValueError(f"{name} must be a probability in [0, 1], got {value!r}")
-        rates = tuple(scale_rates) if isinstance(scale_rates, (tuple, list)) else ()
-        if not rates or not all(isinstance(r, (int, float)) and not isinstance(r, bool) and r > 0 for r in rates):
-            raise ValueError(f"scale_rates must be a non-empty tuple of positive numbers, got {scale_rates!r}")
-        for name, value in (('min_num', min_num), ('max_num', max_num)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-                raise TypeError(f"{name} must be an integer, got {value!r}")
-        if max_num - min_num < 2:
-            raise ValueError(f"no head count K satisfies min_num < K < max_num with min_num={min_num}, max_num={max_num}")
-        self.flip, self.scale_aug, self.scale_rates = bool(flip), bool(scale_aug), tuple(float(r) for r in rates)
-        self.scale_p, self.gray_p, self.min_num, self.max_num = float(scale_p), float(gray_p), int(min_num), int(max_num)
-        self.epoch = 0
-
-    def __len__(self) -> int: return self.n_images
-
-    def set_epoch(self, epoch: int) -> None:
-        "Draw new, still reproducible, augmentations: items depend on `(seed, epoch, index)`."
-        self.epoch = _check_int('epoch', epoch, 0)
-
-    def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        "Image `index` as (uint8 `(H, W, 3)`, float32 `(K, 2)` pixel points inside the image), checked."
-        image, points = self.get_item(index)
-        image = np.asarray(image)
-        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3 or 0 in image.shape[:2]:
-            raise ValueError(f"get_item({index}) must return a uint8 image of shape (H, W, 3), "
-                             f"got {image.dtype} {image.shape}")
-        p = _as_points(points, name=f"points_px of get_item({index})").astype(np.float32)
-        H, W = image.shape[:2]
-        inside = (p[:, 0] >= 0) & (p[:, 0] < W) & (p[:, 1] >= 0) & (p[:, 1] < H)
-        return image, p[inside]
-
-    def crop(self, index: int) -> tuple[np.ndarray, np.ndarray, dict]:
-        "Raw crop of item `index`: uint8 `(c, c, 3)`, pixel points `(K, 2)` float32, and the draws (`info`)."
-        if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or not 0 <= index < len(self):
-            raise IndexError(f"index must be an integer in [0, {len(self)}), got {index!r}")
-        c = self.crop_size
-        rng = np.random.default_rng([self.seed, self.epoch, int(index)])
-        image, points = self.load(int(index))
-        flip = self.flip and rng.random() < 0.5
-        rate = float(rng.choice(self.scale_rates)) if self.scale_aug and rng.random() < self.scale_p else 1.0
-        gray = rng.random() < self.gray_p
-        if flip: image, points = hflip(image, points)
-        H, W = image.shape[:2]
-        if rate != 1.0 and min(int(W * rate), int(H * rate)) > c: image, points = rescale(image, points, rate)
-        else: rate = 1.0                                       # official: never scale below the crop size
-        image, used, rejected, tried = pad_to(image, c), int(index), 0, 1
-        while True:
-            top = int(rng.integers(0, image.shape[0] - c + 1))
-            left = int(rng.integers(0, image.shape[1] - c + 1))
-            crop_pts = crop_points(points, left, top, c)
-            if self.min_num < len(crop_pts) < self.max_num: break
-            rejected += 1
-            if rejected >= 100:                                # another image, no flip, no scale (official)
-                if tried >= 20:
-                    raise RuntimeError(f"no {c}x{c} crop with min_num < K < max_num (min_num={self.min_num}, "
-                                       f"max_num={self.max_num}) in 20 images x 100 windows, starting at image {index}")
-                used = int(rng.integers(self.n_images))
-                image, points = self.load(used)
-                image, flip, rate, rejected, tried = pad_to(image, c), False, 1.0, 0, tried + 1
-        crop = image[top:top + c, left:left + c]
-        if gray: crop = to_grayscale(crop)
-        return np.ascontiguousarray(crop), crop_pts, dict(image=used, flip=flip, rate=rate, gray=gray, left=left, top=top)
-
-    def __getitem__(self, index: int) -> dict:
-        "`image` (3, c, c) normalised float, `points` (K, 2) normalised by the crop size, `knn` (K,), `points_px` (K, 2)."
-        crop, points, _ = self.crop(index)
-        target = make_target(points, self.crop_size, self.crop_size)
-        return dict(image=to_model_input(crop), points=target['points'], knn=target['knn'],
-                    points_px=torch.from_numpy(points))
 
 # %% ../nbs/01_synthetic.ipynb #80b6f012
 class SyntheticCrowds(CropDataset):
