@@ -6,6 +6,8 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -14,9 +16,9 @@ from torch import nn
 
 # %% auto #0
 __all__ = ['bilinear_sample_point', 'bilinear_sample', 'flatten_levels', 'level_shapes', 'level_start_index', 'valid_ratios',
-           'encoder_reference_points', 'ms_deform_attn_loop', 'ms_deform_attn', 'MSDeformAttn', 'feed_forward',
+           'encoder_reference_points', 'ms_deform_attn_loop', 'ms_deform_attn', 'Sampling', 'MSDeformAttn',
            'DeformableEncoderLayer', 'DeformableEncoder', 'DeformableDecoderLayer', 'DeformableDecoder',
-           'DeformableCLTR', 'build_deformable_model', 'show_sampling_points']
+           'DeformableCLTR', 'build_deformable_model', 'build_any_model', 'load_any_model', 'show_sampling_points']
 
 # %% ../nbs/14_deformable.ipynb #5728156e
 def bilinear_sample_point(value: torch.Tensor, x, y) -> torch.Tensor:
@@ -137,6 +139,11 @@ def ms_deform_attn(value: torch.Tensor, spatial_shapes: torch.Tensor, sampling_l
     return rearrange(out, '(b nh) dh q -> b q (nh dh)', b=B)
 
 # %% ../nbs/14_deformable.ipynb #4d739459
+class Sampling(NamedTuple):
+    "Where a deformable attention looks, `locations (B, Q, nh, M, P, 2)` (x, y) in each level's padded-map units, and how much each look counts, `weights (B, Q, nh, M, P)` (sum 1 over levels × points)."
+    locations: torch.Tensor
+    weights: torch.Tensor
+
 class MSDeformAttn(nn.Module):
     "Multi-scale deformable attention: each query reads `n_points` bilinear samples per head and level around its reference point."
     def __init__(self, d_model: int = 256, n_levels: int = 4, n_heads: int = 8, n_points: int = 4):
@@ -163,49 +170,52 @@ class MSDeformAttn(nn.Module):
             for lin in (self.value_proj, self.output_proj):
                 nn.init.xavier_uniform_(lin.weight); nn.init.zeros_(lin.bias)
 
-    def forward(self, query: torch.Tensor, reference_points: torch.Tensor, value: torch.Tensor,
-                spatial_shapes: torch.Tensor, pad_mask: torch.Tensor | None = None, return_sampling: bool = False):
-        "`query (B, Q, D)`, `reference_points (B, Q, M, 2)` in padded-map units, `value (B, N, D)`, `pad_mask (B, N)` → `(B, Q, D)` (and the sampling locations and weights if `return_sampling`)."
+    def sampling(self, query: torch.Tensor, reference_points: torch.Tensor, spatial_shapes: torch.Tensor) -> Sampling:
+        "Where and how much to look, from `query (B, Q, D)` alone, around `reference_points (B, Q, M, 2)` (padded-map units)."
         B, Q, D = query.shape
         nh, M, P = self.n_heads, self.n_levels, self.n_points
         if reference_points.shape != (B, Q, M, 2):
             raise ValueError(f"reference_points: expected (B={B}, Q={Q}, M={M}, 2), got {tuple(reference_points.shape)}")
-        if pad_mask is not None and pad_mask.shape != value.shape[:2]:
-            raise ValueError(f"pad_mask: expected (B, N) = {tuple(value.shape[:2])}, got {tuple(pad_mask.shape)}")
-        v = self.value_proj(value)                                                  # (B, N, D)
-        if pad_mask is not None: v = v.masked_fill(pad_mask[..., None], 0.0)        # padded tokens carry nothing
-        v = rearrange(v, 'b n (nh dh) -> b n nh dh', nh=nh)
         offsets = rearrange(self.sampling_offsets(query), 'b q (nh m p xy) -> b q nh m p xy', nh=nh, m=M, p=P)
         weights = rearrange(self.attention_weights(query), 'b q (nh mp) -> b q nh mp', nh=nh).softmax(-1)
         weights = rearrange(weights, 'b q nh (m p) -> b q nh m p', m=M)             # sums to 1 over levels × points
         cells = spatial_shapes.flip(-1).to(query.dtype)                             # (M, 2) as (W_l, H_l)
         locations = reference_points[:, :, None, :, None, :] + offsets / cells[:, None, :]  # (B, Q, nh, M, P, 2)
-        out = self.output_proj(ms_deform_attn(v, spatial_shapes, locations, weights))  # (B, Q, D)
-        return (out, locations, weights) if return_sampling else out
+        return Sampling(locations, weights)
+
+    def read(self, value: torch.Tensor, spatial_shapes: torch.Tensor, sampling: Sampling,
+             pad_mask: torch.Tensor | None = None) -> torch.Tensor:
+        "Project `value (B, N, D)` (padded tokens zeroed, `pad_mask (B, N)`), sample it where `sampling` says and mix the heads → `(B, Q, D)`."
+        if pad_mask is not None and pad_mask.shape != value.shape[:2]:
+            raise ValueError(f"pad_mask: expected (B, N) = {tuple(value.shape[:2])}, got {tuple(pad_mask.shape)}")
+        v = self.value_proj(value)                                                  # (B, N, D)
+        if pad_mask is not None: v = v.masked_fill(pad_mask[..., None], 0.0)        # padded tokens carry nothing
+        v = rearrange(v, 'b n (nh dh) -> b n nh dh', nh=self.n_heads)
+        return self.output_proj(ms_deform_attn(v, spatial_shapes, sampling.locations, sampling.weights))
+
+    def forward(self, query: torch.Tensor, reference_points: torch.Tensor, value: torch.Tensor,
+                spatial_shapes: torch.Tensor, pad_mask: torch.Tensor | None = None) -> torch.Tensor:
+        "`query (B, Q, D)`, `reference_points (B, Q, M, 2)` in padded-map units, `value (B, N, D)`, `pad_mask (B, N)` → `(B, Q, D)`."
+        return self.read(value, spatial_shapes, self.sampling(query, reference_points, spatial_shapes), pad_mask)
 
 # %% ../nbs/14_deformable.ipynb #4c745ffb
-from .attention import MultiheadAttention, Dropout
+from .encoder import AddNorm, FeedForward, EncoderLayer
 from .decoder import MLP
 
-def feed_forward(d_model: int, d_ffn: int, dropout: float) -> nn.Sequential:
-    "The transformer's position-wise MLP: Linear → ReLU → Dropout → Linear."
-    return nn.Sequential(nn.Linear(d_model, d_ffn), nn.ReLU(), Dropout(dropout), nn.Linear(d_ffn, d_model))
-
 class DeformableEncoderLayer(nn.Module):
-    "Post-norm encoder layer with multi-scale deformable self-attention."
+    "Post-norm encoder layer with multi-scale deformable self-attention, then add & norm and the FFN."
     def __init__(self, d_model: int = 256, d_ffn: int = 1024, dropout: float = 0.1, n_levels: int = 4,
                  n_heads: int = 8, n_points: int = 4):
         super().__init__()
         self.self_attn = MSDeformAttn(d_model, n_levels, n_heads, n_points)
-        self.dropout1, self.norm1 = Dropout(dropout), nn.LayerNorm(d_model)
-        self.ffn = feed_forward(d_model, d_ffn, dropout)
-        self.dropout2, self.norm2 = Dropout(dropout), nn.LayerNorm(d_model)
+        self.self_add_norm = AddNorm(d_model, dropout)
+        self.ffn = FeedForward(d_model, d_ffn, dropout)
 
     def forward(self, src: torch.Tensor, pos: torch.Tensor, reference_points: torch.Tensor,
                 spatial_shapes: torch.Tensor, pad_mask: torch.Tensor | None = None) -> torch.Tensor:
         "`src`, `pos` `(B, N, D)`, `reference_points (B, N, M, 2)`, `pad_mask (B, N)` → `(B, N, D)`."
-        src = self.norm1(src + self.dropout1(self.self_attn(src + pos, reference_points, src, spatial_shapes, pad_mask)))
-        return self.norm2(src + self.dropout2(self.ffn(src)))
+        update = self.self_attn(src + pos, reference_points, src, spatial_shapes, pad_mask)
+        return self.ffn(self.self_add_norm(src, update))
 
 class DeformableEncoder(nn.Module):
     "A stack of `DeformableEncoderLayer`s; computes the tokens' reference points once from the valid ratios."
@@ -221,52 +231,43 @@ class DeformableEncoder(nn.Module):
         return src
 
 # %% ../nbs/14_deformable.ipynb #10b221cb
-class DeformableDecoderLayer(nn.Module):
-    "Post-norm decoder layer: dense self-attention between queries, deformable cross-attention into the memory, FFN."
+class DeformableDecoderLayer(EncoderLayer):
+    "Post-norm decoder layer: the encoder layer's dense self-attention step between the queries, deformable cross-attention into the memory, FFN."
     def __init__(self, d_model: int = 256, d_ffn: int = 1024, dropout: float = 0.1, n_levels: int = 4,
                  n_heads: int = 8, n_points: int = 4):
-        super().__init__()
-        self.self_attn = MultiheadAttention(d_model, n_heads, dropout)
-        self.dropout1, self.norm1 = Dropout(dropout), nn.LayerNorm(d_model)
+        super().__init__(d_model, n_heads, d_ffn, dropout)                # self_attn, self_add_norm, ffn
         self.cross_attn = MSDeformAttn(d_model, n_levels, n_heads, n_points)
-        self.dropout2, self.norm2 = Dropout(dropout), nn.LayerNorm(d_model)
-        self.ffn = feed_forward(d_model, d_ffn, dropout)
-        self.dropout3, self.norm3 = Dropout(dropout), nn.LayerNorm(d_model)
+        self.cross_add_norm = AddNorm(d_model, dropout)
 
     def forward(self, tgt: torch.Tensor, query_pos: torch.Tensor, reference_points: torch.Tensor, memory: torch.Tensor,
-                spatial_shapes: torch.Tensor, pad_mask: torch.Tensor | None = None, return_sampling: bool = False):
-        "`tgt`, `query_pos` `(B, Q, D)`, `reference_points (B, Q, M, 2)` in padded-map units, `memory (B, N, D)` → `(B, Q, D)`."
-        q = tgt + query_pos
-        tgt = self.norm1(tgt + self.dropout1(self.self_attn(q, q, tgt)[0]))
-        ca = self.cross_attn(tgt + query_pos, reference_points, memory, spatial_shapes, pad_mask, return_sampling)
-        ca, sampling = (ca[0], ca[1:]) if return_sampling else (ca, None)
-        tgt = self.norm2(tgt + self.dropout2(ca))
-        tgt = self.norm3(tgt + self.dropout3(self.ffn(tgt)))
-        return (tgt, *sampling) if return_sampling else tgt
+                spatial_shapes: torch.Tensor, pad_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, Sampling]:
+        "`tgt`, `query_pos` `(B, Q, D)`, `reference_points (B, Q, M, 2)` in padded-map units, `memory (B, N, D)` → (`(B, Q, D)`, the cross-attention's `Sampling`)."
+        tgt, _ = self.self_attend(tgt, query_pos)
+        sampling = self.cross_attn.sampling(tgt + query_pos, reference_points, spatial_shapes)
+        tgt = self.cross_add_norm(tgt, self.cross_attn.read(memory, spatial_shapes, sampling, pad_mask))
+        return self.ffn(tgt), sampling
 
 class DeformableDecoder(nn.Module):
-    "Deformable decoder stack; one reference point per query from `ref_point_head(query_pos)`, shared by all layers; forward → dict(hs `(L, B, Q, D)`, reference `(B, Q, 2)`, sampling)."
+    "Deformable decoder stack; one reference point per query from `ref_point_head(query_pos)`, shared by all layers; forward → dict(hs `(L, B, Q, D)`, reference `(B, Q, 2)`, sampling `[Sampling] * L`)."
     def __init__(self, num_layers: int = 6, d_model: int = 256, **layer_kwargs):
         super().__init__()
         self.layers = nn.ModuleList([DeformableDecoderLayer(d_model, **layer_kwargs) for _ in range(num_layers)])
         self.ref_point_head = MLP(d_model, d_model, 2, 2)
 
     def forward(self, tgt: torch.Tensor, query_pos: torch.Tensor, memory: torch.Tensor, spatial_shapes: torch.Tensor,
-                ratios: torch.Tensor, pad_mask: torch.Tensor | None = None, return_sampling: bool = False) -> dict:
-        "`tgt`, `query_pos` `(B, Q, D)`, `memory (B, N, D)`, `ratios (B, M, 2)`, `pad_mask (B, N)`; `sampling` = per layer (locations, weights) if `return_sampling`, else []."
+                ratios: torch.Tensor, pad_mask: torch.Tensor | None = None) -> dict:
+        "`tgt`, `query_pos` `(B, Q, D)`, `memory (B, N, D)`, `ratios (B, M, 2)`, `pad_mask (B, N)`; `sampling`: every layer's `Sampling`."
         reference = self.ref_point_head(query_pos).sigmoid()                   # (B, Q, 2) (x, y) of the unpadded image
         ref = reference[:, :, None, :] * ratios[:, None, :, :]                 # (B, Q, M, 2) on each level's padded map
         hs, sampling = [], []
         for layer in self.layers:
-            out = layer(tgt, query_pos, ref, memory, spatial_shapes, pad_mask, return_sampling)
-            tgt = out[0] if return_sampling else out
-            hs.append(tgt)
-            if return_sampling: sampling.append(out[1:])
+            tgt, s = layer(tgt, query_pos, ref, memory, spatial_shapes, pad_mask)
+            hs.append(tgt); sampling.append(s)
         return dict(hs=torch.stack(hs), reference=reference, sampling=sampling)
 
 # %% ../nbs/14_deformable.ipynb #600e316c
 from .backbone import Backbone, downsample_mask
-from .model import CLTR
+from .model import CLTR, CLTRConfig, build_model, load_model
 from .pos_enc import sine_pos_encoding
 
 # %% ../nbs/14_deformable.ipynb #c72f6b65
@@ -325,25 +326,34 @@ class DeformableCLTR(nn.Module):
         memory = self.encoder(flatten_levels(srcs), flatten_levels(pos), spatial_shapes, ratios, token_mask)
         return dict(memory=memory, spatial_shapes=spatial_shapes, ratios=ratios, token_mask=token_mask)
 
-    def decode(self, enc: dict, return_sampling: bool = False) -> dict:
-        "The learned queries through the deformable decoder: dict(hs `(L, B, Q, D)`, reference `(B, Q, 2)`, sampling)."
+    def decode(self, enc: dict) -> dict:
+        "The learned queries through the deformable decoder: dict(hs `(L, B, Q, D)`, reference `(B, Q, 2)`, sampling: every layer's `Sampling`)."
         B = enc['memory'].shape[0]
         query_pos, tgt = self.query_embed.weight.split(self.cfg.hidden_dim, dim=1)  # (Q, D) each
         return self.decoder(tgt.expand(B, -1, -1), query_pos.expand(B, -1, -1), enc['memory'], enc['spatial_shapes'],
-                            enc['ratios'], enc['token_mask'], return_sampling)
+                            enc['ratios'], enc['token_mask'])
 
     predict = CLTR.predict                                               # the plain model's heads, unchanged
 
     def forward(self, images: torch.Tensor, pad_mask: torch.Tensor | None = None, need_weights: bool = False) -> dict:
         if need_weights:
             raise ValueError("need_weights: a deformable model has no dense attention maps; use "
-                             "model.decode(model.encode(images, pad_mask), return_sampling=True) for its sampling points")
+                             "model.decode(model.encode(images, pad_mask))['sampling'] for its sampling points")
         dec = self.decode(self.encode(images, pad_mask))
         return self.predict(dec['hs'], dec['reference'])
 
-def build_deformable_model(cfg) -> DeformableCLTR:
+def build_deformable_model(cfg: CLTRConfig) -> DeformableCLTR:
     "The deformable CLTR a `CLTRConfig` describes (`attention='deformable'`; `num_feature_levels`, `enc_n_points`, `dec_n_points` default to 4)."
     return DeformableCLTR(cfg)
+
+def build_any_model(cfg: CLTRConfig) -> nn.Module:
+    "The model `cfg` describes, either variant: `DeformableCLTR` when `cfg.attention == 'deformable'`, else `build_model`'s dense `CLTR`."
+    if isinstance(cfg, CLTRConfig) and cfg.attention == 'deformable': return build_deformable_model(cfg)
+    return build_model(cfg)
+
+def load_any_model(path: str | Path, map_location='cpu') -> nn.Module:
+    "`load_model` for a file of either variant (the model is rebuilt with `build_any_model`); returned in eval mode."
+    return load_model(path, map_location, build=build_any_model)
 
 # %% ../nbs/14_deformable.ipynb #f9499aaa
 import matplotlib.pyplot as plt
