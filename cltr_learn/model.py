@@ -23,7 +23,7 @@ from .core import load_tensors
 from .pos_enc import sine_pos_encoding
 from .backbone import Backbone, RESNET_CHANNELS, LAYER_STRIDES, check_inputs
 from .encoder import Encoder
-from .decoder import MLP, ConditionalDecoder, DETRDecoder
+from .decoder import MLP, ConditionalDecoder, DETRDecoder, FUSED_PROJECTIONS
 
 # %% auto #0
 __all__ = ['DECODERS', 'ATTENTIONS', 'CLTRConfig', 'inverse_sigmoid', 'CLTR', 'build_model', 'count_parameters', 'attention_maps',
@@ -127,8 +127,9 @@ class CLTR(nn.Module):
     def _reset_parameters(self):
         D = self.cfg.hidden_dim
         for name, p in list(self.encoder.named_parameters()) + list(self.decoder.named_parameters()):
-            if p.dim() > 1:                      # a `*_proj` of k·D outputs stacks k separate D×D projections
-                _xavier_blocks_(p, D) if name.endswith('_proj.weight') else nn.init.xavier_uniform_(p)
+            if p.dim() > 1:
+                fused = name.split('.')[-2] in FUSED_PROJECTIONS
+                _xavier_blocks_(p, D) if fused else nn.init.xavier_uniform_(p)
         for m in self.decoder.modules():
             for out in ('sa_out_proj', 'ca_out_proj'):
                 if hasattr(m, out): nn.init.zeros_(getattr(m, out).bias)
