@@ -123,7 +123,7 @@ def train_command(data: str, out_dir: str, resume: bool = False, recipe: str = '
     "`cltr-learn train`: train on `'synthetic'` or `'<format>:<root>'`; checkpoints, curves and metrics go to `out_dir`. Exit status 0 ok, 1 stopped on a NaN, 2 bad input."
     import contextlib
     import torch.distributed as dist
-    from cltr_learn.training import RunFolderError, RunFolderLock, setup_distributed
+    from cltr_learn.runs import RunFolderError, RunFolderLock, setup_distributed
     if resume and overwrite: return _fail("--resume and --overwrite exclude each other", 2)
     rank, world, dev = setup_distributed(device)
     lock = RunFolderLock(out_dir) if rank == 0 else contextlib.nullcontext()
@@ -139,15 +139,18 @@ def _train(data, out_dir, resume, recipe, steps, minutes, overwrite, checkpoint_
     "The body of `train_command`, run while the run folder is locked."
     from dataclasses import replace
     from cltr_learn.core import seed_everything
-    from cltr_learn.model import CLTRConfig, build_model, load_model
-    from cltr_learn.training import (CHECKPOINT_NAME, NonFiniteLoss, TrainConfig, fit, format_metrics, get_recipe,
-                                     load_checkpoint, prepare_run_folder, synthetic_data, write_run_outputs)
+    from cltr_learn.model import CLTRConfig
+    from cltr_learn.losses import build_criterion
+    from cltr_learn.deformable import build_any_model, load_any_model
+    from cltr_learn.fast_cpu import threaded_map, use_fast_cpu_paths
+    from cltr_learn.training import NonFiniteLoss, TrainConfig, format_metrics, get_recipe, synthetic_data, write_run_outputs
+    from cltr_learn.runs import CHECKPOINT_NAME, load_checkpoint, prepare_run_folder, run_training
     from cltr_learn.datasets import dataset_data
     try:
         cfg, tc = get_recipe(recipe)
         if resume and init is not None: return _fail("--init starts a new run; --resume continues one from its checkpoint", 2)
         if init is not None: tc = replace(tc, init=init)
-        start = load_model(tc.init).train() if tc.init and not resume else None   # the architecture is the file's
+        start = load_any_model(tc.init).train() if tc.init and not resume else None   # the architecture is the file's
         if start is not None: cfg = start.cfg
         ckpt_path = Path(out_dir) / CHECKPOINT_NAME
         if resume:
@@ -166,14 +169,21 @@ def _train(data, out_dir, resume, recipe, steps, minutes, overwrite, checkpoint_
         train, val, density = synthetic_data(cfg, tc) if data == 'synthetic' else dataset_data(data, cfg, tc)
     except (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError) as e:
         return _fail(str(e), 2)
-    model = start if start is not None else build_model(cfg)
+    model = start if start is not None else build_any_model(cfg)
+    criterion = None                                    # elsewhere: the default, build_criterion(model.cfg)
+    if dev.type == 'cpu':
+        use_fast_cpu_paths(model)
+        criterion = build_criterion(model.cfg, map_fn=threaded_map())
     if rank == 0 and start is not None: print(f"starting from the weights in {tc.init}")
     if rank == 0: print(f"training {recipe if not resume else tc.recipe} on {data}: {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters, "
                         f"{tc.steps} steps of {tc.batch_size} crops of {cfg.crop_size} px, device {dev}, {world} process(es)")
     try:
-        history = fit(model, train, tc, out_dir, eval_set=val, density=density, resume=resume, minutes=minutes, device=dev)
+        history = run_training(model, train, tc, out_dir, eval_set=val, density=density, resume=resume, minutes=minutes,
+                               device=dev, criterion=criterion)
     except NonFiniteLoss as e:
         return _fail(str(e), 1)
+    except ValueError as e:                             # e.g. the dense auxiliary loss asked of a deformable model
+        return _fail(str(e), 2)
     if rank == 0:
         metrics = history['eval'][-1]
         if 'chosen' in metrics:                          # the validation images pick the threshold the model ships with
@@ -191,15 +201,17 @@ def eval_command(checkpoint: str, data: str, split: str | None = None, threshold
                  device: str | None = None) -> int:
     "`cltr-learn eval`: MAE, MSE, NAE and F1 at σ = 4 and 8 px of a checkpoint on `data`, beside the image-blind baselines."
     import torch
-    from cltr_learn.model import load_model
+    from cltr_learn.deformable import load_any_model
+    from cltr_learn.fast_cpu import use_fast_cpu_paths
     from cltr_learn.training import (TrainConfig, default_device, evaluate, format_metrics, get_recipe, synthetic_density,
                                      synthetic_images)
     from cltr_learn.datasets import default_split, evaluation_items, read_dataset, records_density
     try:
         from cltr_learn.real_crowds import model_file
         checkpoint = model_file(checkpoint)
-        model = load_model(checkpoint, map_location='cpu')
+        model = load_any_model(checkpoint, map_location='cpu')
         dev = default_device(device); model.to(dev)
+        if dev.type == 'cpu': use_fast_cpu_paths(model)
         if data == 'synthetic':
             if split not in (None, 'test'):
                 return _fail(f"--split: synthetic data has one evaluation split, 'test' (held-out pictures), got {split!r}", 2)
@@ -229,7 +241,7 @@ def run(args: argparse.Namespace) -> int:
     if args.command == 'info':
         print('\n'.join(info_lines())); return 0
     if args.command == 'demo':
-        from cltr_learn.training import RunFolderError, demo_command
+        from cltr_learn.runs import RunFolderError, demo_command
         try: return demo_command(out_dir=args.out, steps=args.steps, minutes=args.minutes, threads=args.threads)
         except RunFolderError as e: return _fail(str(e), 2)
     if args.command == 'train':

@@ -49,7 +49,7 @@ def test_demo_rejects_bad_numbers_before_training():
 
 
 def test_demo_threads_follow_the_cpu_affinity():
-    code = ("import os; from cltr_learn.training import cpu_threads; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); "
+    code = ("import os; from cltr_learn.runs import cpu_threads; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); "
             "print(cpu_threads())")
     r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr

@@ -13,7 +13,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from cltr_learn.core import seed_everything
 from cltr_learn.model import CLTRConfig, build_model
 from cltr_learn.synthetic import SyntheticCrowds
-from cltr_learn.training import CHECKPOINT_NAME, TrainConfig, fit
+from cltr_learn.runs import CHECKPOINT_NAME, run_training
+from cltr_learn.training import TrainConfig
 
 # tiny, no dropout, deterministic data: the only difference between the runs is how the batch is split
 CFG = dict(backbone='resnet18', feature_layer='layer1', hidden_dim=32, nheads=2, enc_layers=1, dec_layers=2,
@@ -26,7 +27,7 @@ def _train(out_dir: Path) -> dict:
     seed_everything(0)
     model = build_model(CLTRConfig(**CFG))
     data = SyntheticCrowds(8, 64, 64, (2, 12), crop_size=32, seed=0, cache=True, max_num=16)
-    history = fit(model, data, TrainConfig(**TC), out_dir, progress=False, device='cpu')
+    history = run_training(model, data, TrainConfig(**TC), out_dir, progress=False, device='cpu')
     return dict(state={k: v.clone() for k, v in model.state_dict().items()}, loss=history['loss'])
 
 

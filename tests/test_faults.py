@@ -8,8 +8,8 @@ import torch
 
 from cltr_learn.model import CLTRConfig, build_model
 from cltr_learn.synthetic import SyntheticCrowds
-from cltr_learn.training import (CHECKPOINT_NAME, BudgetSchedule, RunFolderLock, TrainConfig, build_optimizer, fit,
-                                 load_checkpoint, new_history, save_checkpoint)
+from cltr_learn.runs import CHECKPOINT_NAME, RunFolderLock, load_checkpoint, run_training, save_checkpoint
+from cltr_learn.training import BudgetSchedule, TrainConfig, build_optimizer, new_history
 
 TINY = CLTRConfig(backbone='resnet18', feature_layer='layer1', hidden_dim=32, nheads=2, enc_layers=1, dec_layers=2,
                   dim_feedforward=64, num_queries=16, crop_size=32, dropout=0.0)
@@ -80,21 +80,21 @@ def test_checkpoint_every_option_reaches_the_run(tmp_path):
 
 
 def test_leftover_tmp_is_removed_and_time_based_checkpoints_are_written(tmp_path, monkeypatch):
-    import cltr_learn.training as training
-    saved, real_save = [], training.save_checkpoint
-    monkeypatch.setattr(training, 'save_checkpoint', lambda path, model, opt, sched, step, *a, **k:
+    import cltr_learn.runs as runs
+    saved, real_save = [], runs.save_checkpoint
+    monkeypatch.setattr(runs, 'save_checkpoint', lambda path, model, opt, sched, step, *a, **k:
                         saved.append(step) or real_save(path, model, opt, sched, step, *a, **k))
     (tmp_path / (CHECKPOINT_NAME + '.tmp')).write_bytes(b'')          # a write cut short by kill -9
     torch.manual_seed(0)
     data = SyntheticCrowds(4, 64, 64, (2, 8), crop_size=32, seed=0, cache=True, max_num=16)
     tc = TrainConfig(steps=3, batch_size=2, ckpt_every=0, ckpt_minutes=1e-9, eval_every=0, num_workers=0)
     lines = []
-    fit(build_model(TINY), data, tc, tmp_path, progress=False, log=lines.append)
+    run_training(build_model(TINY), data, tc, tmp_path, progress=False, log=lines.append)
     assert any('removed' in l and '.tmp' in l for l in lines), lines
     assert not (tmp_path / (CHECKPOINT_NAME + '.tmp')).exists()
     assert load_checkpoint(tmp_path / CHECKPOINT_NAME)['step'] == 3
     assert saved == [1, 2, 3], saved                                   # every step: the clock interval had passed each time
     saved.clear()
-    fit(build_model(TINY), data, TrainConfig(steps=3, batch_size=2, ckpt_every=0, ckpt_minutes=0, eval_every=0,
-                                             num_workers=0), tmp_path / 'b', progress=False, log=lines.append)
+    run_training(build_model(TINY), data, TrainConfig(steps=3, batch_size=2, ckpt_every=0, ckpt_minutes=0, eval_every=0,
+                                                      num_workers=0), tmp_path / 'b', progress=False, log=lines.append)
     assert saved == [3], saved                                         # both intervals off: only the final checkpoint

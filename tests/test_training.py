@@ -12,7 +12,8 @@ import torch
 
 from cltr_learn.model import CLTRConfig, build_model, load_model
 from cltr_learn.synthetic import SyntheticCrowds
-from cltr_learn.training import (CHECKPOINT_NAME, NonFiniteLoss, TrainConfig, fit, load_checkpoint)
+from cltr_learn.runs import CHECKPOINT_NAME, load_checkpoint, run_training
+from cltr_learn.training import NonFiniteLoss, TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,7 +28,8 @@ CHILD = textwrap.dedent(f"""
     from cltr_learn.core import seed_everything
     from cltr_learn.model import CLTRConfig, build_model
     from cltr_learn.synthetic import SyntheticCrowds
-    from cltr_learn.training import TrainConfig, fit
+    from cltr_learn.runs import run_training
+    from cltr_learn.training import TrainConfig
 
     class Slow(SyntheticCrowds):             # a slow data source, so the parent can kill the run mid-way
         def __getitem__(self, i):
@@ -41,7 +43,7 @@ CHILD = textwrap.dedent(f"""
     data = Slow(6, 64, 64, (2, 12), crop_size=32, seed=0, cache=True, max_num=16)
     tc = TrainConfig(steps={STEPS}, batch_size=2, lr=1e-3, lr_backbone=1e-3, warmup_steps=3, lr_drop=0.5,
                      ckpt_every=2, eval_every=0, num_workers=0, seed=0)
-    fit(model, data, tc, out_dir, resume=resume, progress=False)
+    run_training(model, data, tc, out_dir, resume=resume, progress=False)
     print('finished', flush=True)
 """)
 
@@ -105,7 +107,7 @@ def test_nan_stops_training_and_keeps_last_good_checkpoint(tmp_path):
     data = NaNAfter(4, 64, 64, (2, 12), crop_size=32, seed=0, cache=True, max_num=16, bad=2 * 5)   # step 5 is bad
     tc = TrainConfig(steps=10, batch_size=2, ckpt_every=2, eval_every=0, num_workers=0)
     with pytest.raises(NonFiniteLoss) as err:
-        fit(model, data, tc, tmp_path, progress=False)
+        run_training(model, data, tc, tmp_path, progress=False)
     msg = str(err.value)
     assert 'at step 5' in msg and 'last good checkpoint (step 4)' in msg and CHECKPOINT_NAME in msg, msg
     ckpt = load_checkpoint(tmp_path / CHECKPOINT_NAME)
@@ -119,7 +121,7 @@ def test_checkpoint_is_plain_data_and_loads_as_a_model(tmp_path):
     torch.manual_seed(0)
     model = build_model(CLTRConfig(**TINY))
     data = SyntheticCrowds(4, 64, 64, (2, 12), crop_size=32, seed=0, cache=True, max_num=16)
-    fit(model, data, TrainConfig(steps=2, batch_size=2, eval_every=0, num_workers=0), tmp_path, progress=False)
+    run_training(model, data, TrainConfig(steps=2, batch_size=2, eval_every=0, num_workers=0), tmp_path, progress=False)
     path = tmp_path / CHECKPOINT_NAME
     ckpt = torch.load(path, weights_only=True)                 # no pickled code: only tensors and plain containers
     assert ckpt['config'] == model.cfg.to_dict() and ckpt['step'] == 2
