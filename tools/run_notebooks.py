@@ -74,8 +74,11 @@ def text_problems(text: str, paths: list[str] | None = None) -> list[str]:
     found = [f'memory address {m.group(0)!r}' for m in MEMORY_ADDRESS.finditer(text)]
     found += [f'absolute path {text[m.start():m.start() + 60].split()[0]!r}'
               for m in _path_pattern(paths if paths is not None else machine_paths()).finditer(text)]
+    spans = []                                   # one report per timing, however many patterns see it
     for pattern in TIMING:
-        found += [f'timing {m.group(0)!r}' for m in pattern.finditer(text)]
+        for m in pattern.finditer(text):
+            if any(m.start() < e and s < m.end() for s, e in spans): continue
+            spans.append(m.span()); found.append(f'timing {m.group(0)!r}')
     return found
 
 
