@@ -164,7 +164,7 @@ class PosEncExplorer(Explorer):
         H, Wv, P, F, c = self.height.value, self.width.value, self.pad_right.value, self.num_feats, self.channel.value
         pos = explore_pos_encoding(H, Wv, P, F, self.temperature.value, self.normalize.value)   # (2F, H, W+P)
         probe = (H // 2, Wv // 2)                                                             # (row, col)
-        similarity = torch.einsum('chw,c->hw', pos, pos[:, probe[0], probe[1]]) / (2 * F)      # (H, W+P)
+        similarity = torch.einsum('chw,c->hw', pos, pos[:, probe[0], probe[1]]) / F          # (H, W+P), 1 at the probe
         axis = 'y' if c < F else 'x'
         k = c % F
         stripes = pos[:F, :, probe[1]] if axis == 'y' else pos[F:, probe[0], :]               # (F, H) or (F, W+P)
