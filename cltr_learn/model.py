@@ -261,8 +261,8 @@ def architecture_shapes(cfg: CLTRConfig, batch: int = 2, height: int = 256, widt
                 aux_outputs=(L - 1 if cfg.aux_loss else 0,))
 
 def shape_text(shape: tuple) -> str:
-    "A shape as the diagram prints it: `(2, 64, 256)`."
-    return '(' + ', '.join(str(int(n)) for n in shape) + ')'
+    "A shape as the diagram prints it: `(2, 64, 256)`, like a Python tuple (`(5,)`)."
+    return '(' + ', '.join(str(int(n)) for n in shape) + (',' if len(shape) == 1 else '') + ')'
 
 # %% ../nbs/08_model.ipynb #10305e8d
 def _edge_labels(cfg: CLTRConfig, shapes: dict) -> dict:
