@@ -1,6 +1,9 @@
 """The documentation site: `tools/build_docs.py` (what `make docs` runs) builds two notebooks into a temporary
 folder, and headless Chromium checks that the index is the README's curriculum table linking to the pages, that
 math is typeset by the local MathJax, and that every figure is a real image.
+
+The pages of the 15 core notebooks (00-14) are also built from their committed outputs, without executing
+(`--from-outputs`, seconds), and each must show math typeset by MathJax, with no math error and no raw TeX left.
 """
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ NEEDS_MATHJAX = pytest.mark.skipif(
     reason=f"no MathJax at {build_docs.MATHJAX_SRC}: install Debian's package as root (apt-get install -y libjs-mathjax)")
 # a page with figures, and the page of this site's own notebook (math and the explorers' pictures)
 PAGES = ['00_core', '21_widgets']
+CORE = sorted(p.stem for p in (ROOT / 'nbs').glob('*.ipynb') if re.match(r'(0\d|1[0-4])_', p.name))
 
 
 def test_directives_and_links():
@@ -44,6 +48,15 @@ def test_missing_mathjax_is_a_clear_error(tmp_path):
         build_docs.copy_mathjax(tmp_path / 'mj', src=tmp_path / 'nowhere')
 
 
+def _serve(out: Path):
+    "Serve `out` on 127.0.0.1; return the server and its URL."
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args): pass
+    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), functools.partial(Quiet, directory=str(out)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f'http://127.0.0.1:{server.server_address[1]}/'
+
+
 @pytest.fixture(scope='module')
 def site(tmp_path_factory):
     "Build the pages of `PAGES` and the index, then serve the folder on 127.0.0.1."
@@ -51,11 +64,21 @@ def site(tmp_path_factory):
     out = tmp_path_factory.mktemp('site')
     failures = build_docs.build_site(out, [ROOT / 'nbs' / f'{p}.ipynb' for p in PAGES], jobs=2, timeout=300)
     assert not failures, failures
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(out))
-    handler.log_message = lambda *a: None
-    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield out, f'http://127.0.0.1:{server.server_address[1]}/'
+    server, url = _serve(out)
+    yield out, url
+    server.shutdown()
+
+
+@pytest.fixture(scope='module')
+def core_site(tmp_path_factory):
+    "The pages of the 15 core notebooks, converted from their committed outputs (nothing executed), served."
+    if not (build_docs.MATHJAX_SRC / 'MathJax.js').exists(): pytest.skip('libjs-mathjax is not installed')
+    out = tmp_path_factory.mktemp('core_site')
+    failures = build_docs.build_site(out, [ROOT / 'nbs' / f'{p}.ipynb' for p in CORE], jobs=2, execute_cells=False,
+                                     log=lambda *a: None)
+    assert not failures, failures
+    server, url = _serve(out)
+    yield out, url
     server.shutdown()
 
 
@@ -123,4 +146,50 @@ def test_math_and_figures_render(site, browser):
     page.goto(url + f'{PAGES[0]}.html', wait_until='load')
     imgs = page.evaluate('[...document.querySelectorAll("img")].map(i => i.naturalWidth)')
     assert imgs and min(imgs) > 0
+    page.close()
+
+
+def _typeset(page) -> dict:
+    "Wait until MathJax has typeset the page (its queue has run), then count math, math errors and raw TeX."
+    return page.evaluate('''() => new Promise(resolve => MathJax.Hub.Queue(() => resolve({
+        math: document.querySelectorAll('.MathJax_CHTML, mjx-container, .MathJax').length,
+        errors: document.querySelectorAll('.MathJax_Error, mjx-merror, .mjx-merror').length,
+        raw_tex: [...document.querySelectorAll('.jp-RenderedMarkdown')]
+                 .filter(e => /\\$\\$|\\$[^$\\s][^$]*\\$/.test(e.innerText)).map(e => e.innerText.slice(0, 80)),
+    })))''')
+
+
+def test_core_pages_are_built_without_executing(core_site):
+    out, _ = core_site
+    assert sorted(p.stem for p in out.glob('[0-9]*.html')) == CORE and len(CORE) == 15
+    page = (out / '01_synthetic.html').read_text()
+    assert 'd_i = \\frac' in page                                   # the formula reaches the page as TeX ...
+    assert 'data:image/jpeg;base64' in page or 'data:image/png;base64' in page     # ... with the committed figures
+
+
+@NEEDS_CHROMIUM
+@NEEDS_MATHJAX
+@pytest.mark.parametrize('name', CORE)
+def test_core_page_has_typeset_math(core_site, browser, name):
+    _, url = core_site
+    page = browser.new_page()
+    page.goto(url + f'{name}.html', wait_until='load')
+    r = _typeset(page)
+    page.close()
+    assert r['math'] > 0, f'{name}: no math typeset by MathJax: write formulas as $...$ or $$...$$ in markdown'
+    assert r['errors'] == 0 and not r['raw_tex'], r
+
+
+@NEEDS_CHROMIUM
+@NEEDS_MATHJAX
+def test_typeset_check_can_fail(core_site, browser, tmp_path):
+    "A page without math, served beside the others (so MathJax loads the same way), counts no math."
+    out, url = core_site
+    plain = (out / 'nomath.html')
+    text = (out / '00_core.html').read_text()
+    body = re.sub(r'\$[^$]*\$', '', text[text.index('<body'):])            # every formula of the body removed
+    plain.write_text(text[:text.index('<body')] + body)
+    page = browser.new_page()
+    page.goto(url + 'nomath.html', wait_until='load')
+    assert _typeset(page)['math'] == 0
     page.close()

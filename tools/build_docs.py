@@ -5,6 +5,10 @@ Each notebook is executed and converted to an HTML page; the index is README.md 
 linking to the pages.
 
     python tools/build_docs.py [--out _site] [--jobs 2] [NOTEBOOK ...]
+    python tools/build_docs.py --from-outputs [NOTEBOOK ...]   # fast: the outputs committed in the notebooks
+
+The notebooks are committed with their outputs (`make outputs`), so `--from-outputs` converts them as they are, in
+seconds, without running a cell; a notebook committed without outputs then gets a page without outputs.
 
 Cells flagged with a test flag of settings.ini (`#| slow`, `#| gpu`) or `#| eval: false` are shown but not run, as under
 `nbdev_test`. MathJax comes from Debian's `libjs-mathjax` (/usr/share/javascript/mathjax) and is copied into
@@ -198,7 +202,8 @@ def main(argv=None) -> int:
     p.add_argument('--out', type=Path, default=ROOT / '_site', help='output folder (default: _site)')
     p.add_argument('--jobs', type=int, default=2, help='notebooks executed at once (default: 2)')
     p.add_argument('--timeout', type=int, default=600, help='seconds allowed per cell (default: 600)')
-    p.add_argument('--no-execute', action='store_true', help='convert without executing (cleaned notebooks have no outputs)')
+    p.add_argument('--from-outputs', '--no-execute', dest='no_execute', action='store_true',
+                   help='convert without executing, with the outputs committed in the notebooks (fast)')
     p.add_argument('--mathjax-dir', type=Path, default=MATHJAX_SRC, help=f'a MathJax 2 installation (default: {MATHJAX_SRC})')
     args = p.parse_args(argv)
     notebooks = [nb.resolve() for nb in args.notebooks] or sorted(NBS.glob('[0-9]*.ipynb'))
