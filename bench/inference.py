@@ -37,7 +37,8 @@ import numpy as np
 import torch
 
 from cltr_learn.inference import bf16_supported, predict
-from cltr_learn.model import CLTRConfig, build_model, load_model
+from cltr_learn.deformable import load_any_model
+from cltr_learn.model import CLTRConfig, build_model
 from cltr_learn.real_crowds import model_file
 from cltr_learn.training import get_recipe, score_predictions, synthetic_images
 
@@ -160,7 +161,7 @@ def main() -> None:
     else:
         print('cuda_mpix_per_s=n/a (no GPU)')
     precision_rows('official_size', model, [(img, None)], a.repeats, a.batch_size)
-    trained = load_model(model_file(a.model))
+    trained = load_any_model(model_file(a.model))
     tc = get_recipe('cpu-fast')[1]
     pictures = synthetic_images(a.pictures, tc.image_size, tc.heads, seed=tc.seed + 2000)
     print(f'trained_model={model_file(a.model)} pictures={a.pictures}x{tc.image_size}x{tc.image_size} threshold={trained.cfg.threshold}')

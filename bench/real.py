@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from cltr_learn.datasets import evaluation_items, read_dataset, records_density
-from cltr_learn.model import load_model
+from cltr_learn.deformable import load_any_model
 from cltr_learn.real_crowds import count_errors, hits_and_misses, pretrained_path
 from cltr_learn.training import image_blind_baselines, predict_all, score_predictions
 
@@ -104,7 +104,7 @@ def main() -> None:
         models = [(f"cltr_learn sh{part}", chosen.get(part) or str(pretrained_path(f'sh{part}'))),
                   ('cltr_learn synthetic (the start)', str(pretrained_path('synthetic')))]
         for name, path in models:
-            model = load_model(path)
+            model = load_any_model(path)
             t0 = time.perf_counter()
             preds = predict_all(model, items)
             seconds = (time.perf_counter() - t0) / len(items)

@@ -182,13 +182,13 @@ def predict_command(inputs: list[str], checkpoint: str | None = None, threshold:
                     out_dir: str = 'predictions', every: int = 1, nwpu: bool = False, precision: str = 'fp32',
                     progress: bool = True) -> int:
     "`cltr-learn predict`: images, folders, patterns and videos → overlays, JSON, `points.csv`, `counts.csv` in `out_dir`; exit status 0 / 1 / 2."
-    from cltr_learn.model import load_model
+    from cltr_learn.deformable import load_any_model
     from cltr_learn.real_crowds import model_file
     checkpoint = model_file(checkpoint)
     if threshold is not None and not 0 <= threshold <= 1: return _error(f"--threshold: expected a score in [0, 1], got {threshold}")
     if every < 1: return _error(f"--every: expected a positive integer, got {every}")
     if precision not in PRECISIONS: return _error(f"--precision: expected one of {PRECISIONS}, got {precision!r}")
-    try: model = load_model(checkpoint)
+    try: model = load_any_model(checkpoint)
     except Exception as e: return _error(f"cannot load checkpoint {checkpoint!r}: {e}")
     if (why := _writable(out_dir)) is not None: return _error(f"cannot write to output folder {out_dir!r}: {why}")
     device = 'cuda' if torch.cuda.is_available() else 'cpu'
@@ -268,11 +268,11 @@ EXPORT_FORMATS = ('onnx',)
 
 def export_command(checkpoint: str | None, fmt: str, out: str, atol: float = 1e-4) -> int:
     "`cltr-learn export`: write the model as ONNX to `out` and check it against PyTorch; exit status 0 ok, 1 it disagrees, 2 bad input."
-    from cltr_learn.model import load_model
+    from cltr_learn.deformable import load_any_model
     from cltr_learn.real_crowds import model_file
     checkpoint = model_file(checkpoint)
     if fmt not in EXPORT_FORMATS: return _error(f"--format: expected one of {EXPORT_FORMATS}, got {fmt!r}")
-    try: model = load_model(checkpoint)
+    try: model = load_any_model(checkpoint)
     except Exception as e: return _error(f"cannot load checkpoint {checkpoint!r}: {e}")
     if (why := _writable(Path(out).parent)) is not None: return _error(f"cannot write {out!r}: {why}")
     export_onnx(model, out)

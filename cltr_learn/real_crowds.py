@@ -8,12 +8,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+import torch.nn as nn
 
 import matplotlib.pyplot as plt
 import numpy as np
 
 from .metrics import matched_points
-from .model import CLTR, load_model
+from .deformable import load_any_model
 from .training import shipped_file
 
 # %% auto #0
@@ -30,9 +31,9 @@ def pretrained_path(name: str = 'shb') -> Path:
     if not path.is_file(): raise FileNotFoundError(f"pretrained model {name!r}: no file {str(path)!r} (a source checkout ships it in data/)")
     return path
 
-def load_pretrained(name: str = 'shb', map_location='cpu') -> CLTR:
+def load_pretrained(name: str = 'shb', map_location='cpu') -> nn.Module:
     "The shipped model `name` ('shb': sparse scenes, 'sha': dense crowds, 'synthetic'), in eval mode, threshold in `cfg.threshold`."
-    return load_model(pretrained_path(name), map_location=map_location)
+    return load_any_model(pretrained_path(name), map_location=map_location)
 
 def default_model_path() -> Path:
     "The model `cltr-learn predict` and `export` use without `--checkpoint`: the part B model, else the synthetic one."

@@ -194,7 +194,8 @@ class PosEncExplorer(Explorer):
 # %% ../nbs/21_widgets.ipynb #2fd5853e
 from .core import to_model_input
 from .synthetic import make_crowd, make_target
-from .model import CLTRConfig, build_model, load_model, attention_maps
+from .model import CLTRConfig, build_model, attention_maps
+from .deformable import load_any_model
 from .matcher import stack_layers, match_layers, focal_class_cost, target_xyd
 from .metrics import match_points
 from .inference import load_image
@@ -208,7 +209,7 @@ def small_config(**overrides) -> CLTRConfig:
 
 def explorer_model(checkpoint: str | Path | None = None, cfg: CLTRConfig | None = None, seed: int = 0):
     "A model in eval mode: loaded from `checkpoint` (a file, or a shipped name: 'shb', 'sha', 'synthetic') if given, else built from `cfg` (default `small_config()`) with seeded random weights."
-    if checkpoint is not None: return load_model(model_file(str(checkpoint))).eval()      # a path or a shipped name
+    if checkpoint is not None: return load_any_model(model_file(str(checkpoint))).eval()      # a path or a shipped name
     seed_everything(seed)
     return build_model(cfg or small_config()).eval()
 
