@@ -231,13 +231,14 @@ class CropModel(nn.Module):
 
 def export_onnx(model: nn.Module, path: str | Path, opset: int = 18) -> Path:
     "Write `model` as an ONNX graph with a dynamic batch of `cfg.crop_size` crops; its configuration goes into the metadata."
-    import contextlib, io, onnx
+    import contextlib, io, onnx, warnings
     from dataclasses import asdict
     c = int(model.cfg.crop_size)
     example = (torch.zeros(2, 3, c, c), torch.zeros(2, c, c, dtype=torch.bool))
     batch = torch.export.Dim('batch', min=1, max=4096)
-    with contextlib.redirect_stdout(io.StringIO()):              # the exporter narrates each stage
-        program = torch.onnx.export(CropModel(model.float().eval()), example, input_names=['images', 'pad_mask'],
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():   # the exporter narrates each stage
+        warnings.filterwarnings('ignore', message='# The axis name')               # and renames the batch axis to itself
+        program = torch.onnx.export(CropModel(model.float().eval()).eval(), example, input_names=['images', 'pad_mask'],
                                     output_names=['logits', 'points'], dynamo=True, opset_version=opset,
                                     dynamic_shapes=({0: batch}, {0: batch}), verbose=False)
     proto = program.model_proto
