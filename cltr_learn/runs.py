@@ -142,7 +142,7 @@ def resume_training(path: str | Path, tr: Training, log: Callable[[str], None] =
     if dist_info()[0] == 0: log(f"resumed from {path} at step {ckpt['step']}")
     return LoopState(ckpt['step'], ckpt['history'], ckpt['elapsed'])
 
-# %% ../nbs/17_training_runs.ipynb #3e13c14e
+# %% ../nbs/17_training_runs.ipynb #9f3f1f1c
 def run_training(model: nn.Module, train_set, tc: TrainConfig, out_dir: str | Path, eval_set: list | None = None,
                  density: float | None = None, resume: bool = False, minutes: float | None = None, device=None,
                  progress: bool = True, log: Callable[[str], None] = tqdm.write, criterion: nn.Module | None = None) -> dict:
@@ -162,7 +162,7 @@ def run_training(model: nn.Module, train_set, tc: TrainConfig, out_dir: str | Pa
     if checkpoints.saved_step != state.step: checkpoints.save(tr, state)
     return state.history
 
-# %% ../nbs/17_training_runs.ipynb #8ff36c8a
+# %% ../nbs/17_training_runs.ipynb #88cede05
 LOCK_NAME = '.lock'
 RUN_FILES = (CHECKPOINT_NAME, 'model.safetensors', 'metrics.json', 'curves.png')
 
@@ -202,7 +202,7 @@ def prepare_run_folder(folder: str | Path, resume: bool = False, overwrite: bool
                               "resume it (--resume) or replace it (--overwrite)")
     for n in found: (folder / n).unlink()
 
-# %% ../nbs/17_training_runs.ipynb #88780a40
+# %% ../nbs/17_training_runs.ipynb #3bbffe91
 def setup_distributed(device: str | None = None) -> tuple[int, int, torch.device]:
     "Initialise `torch.distributed` from `torchrun`'s environment (NCCL on GPU, gloo on CPU); return (rank, world size, device)."
     world = int(os.environ.get('WORLD_SIZE', '1'))
@@ -216,7 +216,7 @@ def setup_distributed(device: str | None = None) -> tuple[int, int, torch.device
     dist.init_process_group(backend='nccl' if dev.type == 'cuda' else 'gloo')
     return dist.get_rank(), dist.get_world_size(), dev
 
-# %% ../nbs/17_training_runs.ipynb #925f0f2e
+# %% ../nbs/17_training_runs.ipynb #0265640a
 def cpu_threads() -> int:
     "The cores this process may run on: its CPU affinity (which containers and `taskset` narrow), else every core."
     try: return len(os.sched_getaffinity(0))
@@ -230,7 +230,7 @@ def cpu_name() -> str:
     except (OSError, StopIteration): pass
     return f"{name}, {os.cpu_count()} cores"
 
-# %% ../nbs/17_training_runs.ipynb #a2cee31b
+# %% ../nbs/17_training_runs.ipynb #47566200
 def demo_command(out_dir: str = 'demo_out', steps: int | None = None, minutes: float | None = None,
                  threads: int | None = None) -> int:
     """`cltr-learn demo`: train the `cpu-fast` recipe on synthetic crowds for a fixed number of steps (the recipe's, or
