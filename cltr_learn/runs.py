@@ -5,7 +5,6 @@
 # %% ../nbs/17_training_runs.ipynb #4ffef223
 from __future__ import annotations
 
-import json
 import math
 import os
 import platform

@@ -9,7 +9,7 @@ import json
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Callable
 
@@ -22,11 +22,10 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 import matplotlib.pyplot as plt
 
-from .core import seed_everything
 from .batching import collate, points_in_batch
 from .backbone import downsample_mask
-from .synthetic import SyntheticCrowds, make_crowd
-from .model import CLTR, CLTRConfig, build_model, save_model
+from .synthetic import SyntheticCrowds
+from .model import CLTR, CLTRConfig, save_model
 from .losses import build_criterion
 from .metrics import count_metrics, LocalizationScore
 from .inference import predict
