@@ -21,7 +21,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / 'tools'))
 import run_notebooks as rn  # noqa: E402
-from build_docs import directives, skipped, test_flags as skip_flags  # noqa: E402
+from build_docs import directives, test_flags as skip_flags  # noqa: E402
 
 NBS = ROOT / 'nbs'
 NOTEBOOKS = sorted(NBS.glob('*.ipynb'))
@@ -42,9 +42,8 @@ def demo_cells(nb: dict) -> list[dict]:
     out = []
     for cell in nb['cells']:
         if cell['cell_type'] != 'code': continue
-        flags = directives(_src(cell))
-        if skipped(flags, SKIP) or flags.keys() & {'export', 'exporti', 'exports', 'hide', 'default_exp'}: continue
-        if not _src(cell).strip() or 'nbdev_export(' in _src(cell): continue
+        if not _src(cell).strip() or not rn.is_executed(_src(cell), SKIP): continue
+        if directives(_src(cell)).keys() & {'export', 'exporti', 'exports', 'hide', 'default_exp'}: continue
         out.append(cell)
     return out
 

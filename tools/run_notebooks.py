@@ -169,14 +169,18 @@ def normalise_outputs(outputs: list[dict]) -> list[dict]:
     return out
 
 
+def is_executed(source: str, skip: set[str]) -> bool:
+    "Whether a code cell runs when a notebook is executed here (and by nbdev_test): not flagged off, not the export call."
+    return 'nbdev_export(' not in source and not skipped(directives(source), skip)
+
+
 def normalise(nb: dict, skip: set[str]) -> dict:
     "Outputs of skipped cells removed, the others normalised; no execution counts; no widget state."
     for cell in nb['cells']:
         if cell.get('cell_type') != 'code': continue
         cell['execution_count'] = None
         src = _text(cell.get('source', ''))
-        cell['outputs'] = [] if skipped(directives(src), skip) or 'nbdev_export(' in src \
-            else normalise_outputs(cell.get('outputs', []))
+        cell['outputs'] = normalise_outputs(cell.get('outputs', [])) if is_executed(src, skip) else []
     nb.get('metadata', {}).pop('widgets', None)
     return nb
 
@@ -196,7 +200,7 @@ def execute_in_process(nb_path: Path, timeout: int | None = None) -> int:
         "True for the cells not to run; every code cell loses its old outputs (a quiet cell keeps none)."
         if cell.cell_type != 'code': return True
         cell.outputs = []
-        return 'nbdev_export(' in cell.source or bool(skipped(directives(cell.source), skip))
+        return not is_executed(cell.source, skip)
 
     with working_directory(nb_path.parent):
         try:
