@@ -74,19 +74,26 @@ def _check_conditional(model) -> None:
     if not isinstance(model, CLTR) or not isinstance(model.decoder, ConditionalDecoder):
         raise ValueError("official weights fit only a CLTR model with decoder='conditional' and attention='dense'")
 
+def _split_layers(sd: dict, prefix: str = '') -> tuple[dict, dict]:
+    "`sd`'s transformer layers, `{'encoder': {i: layer state dict}, 'decoder': {...}}` from keys `{prefix}{part}.layers.{i}.{name}`, and the other keys."
+    layers, others = {'encoder': {}, 'decoder': {}}, {}
+    for k, v in sd.items():
+        part = next((p for p in layers if k.startswith(f'{prefix}{p}.layers.')), None)
+        if part is None: others[k] = v; continue
+        i, name = k.removeprefix(f'{prefix}{part}.layers.').split('.', 1)
+        layers[part].setdefault(int(i), {})[name] = v
+    return layers, others
+
 def load_official_state_dict(model: CLTR, state_dict: dict, strict: bool = True) -> CLTR:
     "Load an official CLTR state dict (or a checkpoint holding one under 'state_dict'/'model'; 'module.' prefixes allowed) into `model`."
     _check_conditional(model)
     for key in ('state_dict', 'model'):
         if isinstance(state_dict.get(key), dict): state_dict = state_dict[key]
     sd = {k.removeprefix('module.'): v for k, v in state_dict.items()}
-    ours, layers = {}, {'encoder': {}, 'decoder': {}}
-    for k, v in sd.items():
-        part = k.split('.')[1] if k.startswith(('transformer.encoder.layers.', 'transformer.decoder.layers.')) else None
-        if part is not None:
-            i, rest = k.removeprefix(f'transformer.{part}.layers.').split('.', 1)
-            layers[part].setdefault(int(i), {})[rest] = v
-        elif k.startswith('backbone.0.'): ours['backbone.' + k.removeprefix('backbone.0.')] = v
+    layers, others = _split_layers(sd, 'transformer.')
+    ours = {}
+    for k, v in others.items():
+        if k.startswith('backbone.0.'): ours['backbone.' + k.removeprefix('backbone.0.')] = v
         elif k.startswith('transformer.'): ours[k.removeprefix('transformer.')] = v
         else: ours[k] = v
     for i, layer_sd in layers['encoder'].items():
@@ -106,13 +113,10 @@ def to_official_state_dict(model: CLTR) -> dict:
     _check_conditional(model)
     sd = {k: v.detach().clone() for k, v in model.state_dict().items()}
     for k, f in _coordinate_permutations(model).items(): sd[k] = f(sd[k])
-    out, layers = {}, {'encoder': {}, 'decoder': {}}
-    for k, v in sd.items():
-        part = k.split('.')[0] if k.startswith(('encoder.layers.', 'decoder.layers.')) else None
-        if part is not None:
-            i, rest = k.removeprefix(f'{part}.layers.').split('.', 1)
-            layers[part].setdefault(int(i), {})[rest] = v
-        elif k.startswith('backbone.'): out['backbone.0.' + k.removeprefix('backbone.')] = v
+    layers, others = _split_layers(sd)
+    out = {}
+    for k, v in others.items():
+        if k.startswith('backbone.'): out['backbone.0.' + k.removeprefix('backbone.')] = v
         elif k.startswith(('encoder.', 'decoder.')): out['transformer.' + k] = v
         else: out[k] = v
     for i, layer_sd in layers['encoder'].items():
